@@ -191,7 +191,7 @@ void fp_register(fake_port_t *fp, kaiser_device_t *d) {
 }
 
 const char *fp_field(const fake_port_t *fp, const char *suffix, const char *key) {
-    static char out[256];
+    static char out[4096];
     out[0] = '\0';
     const fp_pub_t *p = fp_last(fp, suffix);
     if (p == NULL) return out;
