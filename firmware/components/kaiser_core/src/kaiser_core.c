@@ -879,6 +879,7 @@ void kaiser_on_connected(kaiser_device_t *d) {
         d->active_handover_epoch++;
     }
     uint32_t epoch = d->active_handover_epoch ? d->active_handover_epoch : 1;
+    if (d->segment_start_ts == 0) d->segment_start_ts = kaiser_ts(d);
     cJSON *o = cJSON_CreateObject();
     char boot_ts[24];
     snprintf(boot_ts, sizeof boot_ts, "%lld", (long long)d->segment_start_ts);
