@@ -1,0 +1,362 @@
+package io.kaiser;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+
+import javax.sql.DataSource;
+
+import io.kaiser.api.Health;
+import io.kaiser.contract.PayloadValidator;
+import io.kaiser.contract.TopicTable;
+import io.kaiser.db.Database;
+import io.kaiser.device.DeviceRegistry;
+import io.kaiser.ingest.IngestDrainer;
+import io.kaiser.ingest.IngestJournal;
+import io.kaiser.ingest.IngestReceiver;
+import io.kaiser.ingest.IngestRows;
+import io.kaiser.live.LiveEventHub;
+import io.kaiser.mqtt.KaiserMqttClient;
+import io.kaiser.mqtt.TopicBuilder;
+import io.kaiser.telemetry.TelemetryRows;
+import org.apache.camel.BindToRegistry;
+import org.apache.camel.CamelConfiguration;
+import org.apache.camel.CamelContext;
+import org.apache.camel.PropertyInject;
+import org.apache.camel.StartupListener;
+import org.apache.camel.support.service.ServiceSupport;
+import org.eclipse.paho.mqttv5.client.MqttConnectionOptions;
+import org.eclipse.paho.mqttv5.common.MqttException;
+import org.eclipse.paho.mqttv5.common.MqttMessage;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Kaiser's beans, built once from application.properties. Routes refer to them by name
+ * ({@code bean: ref: deviceRegistry}, {@code client=#mqttIngress}).
+ */
+public class KaiserConfiguration implements CamelConfiguration, org.apache.camel.CamelContextAware {
+    private static final Logger LOG = LoggerFactory.getLogger(KaiserConfiguration.class);
+
+    private final java.util.Map<String, Object> beans = new java.util.concurrent.ConcurrentHashMap<>();
+    private CamelContext camel;
+
+    @Override
+    public void setCamelContext(CamelContext camelContext) {
+        this.camel = camelContext;
+    }
+
+    @Override
+    public CamelContext getCamelContext() {
+        return camel;
+    }
+
+    @PropertyInject("kaiser.id")
+    String kaiserId;
+    @PropertyInject("kaiser.mqtt.url")
+    String mqttUrl;
+    @PropertyInject(value = "kaiser.mqtt.username", defaultValue = "")
+    String mqttUser;
+    @PropertyInject(value = "kaiser.mqtt.password", defaultValue = "")
+    String mqttPassword;
+    @PropertyInject("kaiser.mqtt.keepalive-seconds")
+    int keepAlive;
+    @PropertyInject("kaiser.mqtt.session-expiry-seconds")
+    long sessionExpiry;
+    @PropertyInject("kaiser.mqtt.client-id.ingest")
+    String ingestClientId;
+    @PropertyInject("kaiser.mqtt.client-id.publisher")
+    String publisherClientId;
+    @PropertyInject("kaiser.db.url")
+    String dbUrl;
+    @PropertyInject("kaiser.db.user")
+    String dbUser;
+    @PropertyInject(value = "kaiser.db.password", defaultValue = "")
+    String dbPassword;
+    @PropertyInject("kaiser.db.pool-size")
+    int dbPoolSize;
+    @PropertyInject("kaiser.db.connection-timeout-ms")
+    long dbConnectionTimeout;
+    @PropertyInject("kaiser.ingest.journal-dir")
+    String journalDir;
+    @PropertyInject("kaiser.ingest.journal-segment-bytes")
+    long journalSegmentBytes;
+    @PropertyInject("kaiser.ingest.journal-fsync-interval-ms")
+    long fsyncInterval;
+    @PropertyInject("kaiser.ingest.batch-size")
+    int batchSize;
+    @PropertyInject("kaiser.ingest.max-backoff-ms")
+    long maxBackoff;
+    @PropertyInject("kaiser.ingest.attempts-before-isolation")
+    int attemptsBeforeIsolation;
+    @PropertyInject("kaiser.ingest.max-payload-bytes")
+    int maxPayloadBytes;
+    @PropertyInject("kaiser.contract.max-gpio")
+    int maxGpio;
+    @PropertyInject("kaiser.registration.auto-approve")
+    boolean autoApprove;
+    @PropertyInject(value = "kaiser.registration.auto-approve-patterns", defaultValue = "")
+    String autoApprovePatterns;
+    @PropertyInject("kaiser.registration.rejection-cooldown-seconds")
+    long rejectionCooldown;
+    @PropertyInject("kaiser.heartbeat.timeout-seconds")
+    long heartbeatTimeout;
+    @PropertyInject("kaiser.heartbeat.ack-max-age-ms")
+    long ackMaxAge;
+    @PropertyInject("kaiser.lwt.flapping-window-seconds")
+    long flappingWindow;
+    @PropertyInject("kaiser.lwt.flapping-threshold")
+    int flappingThreshold;
+    @PropertyInject("kaiser.live.path")
+    String livePath;
+    @PropertyInject("kaiser.live.max-drops-before-close")
+    int liveMaxDrops;
+    @PropertyInject("kaiser.api.default-page-size")
+    int apiDefaultPageSize;
+    @PropertyInject("kaiser.api.max-page-size")
+    int apiMaxPageSize;
+    @PropertyInject("kaiser.telemetry.max-future-skew-seconds")
+    long maxFutureSkew;
+
+    @BindToRegistry
+    public TopicTable topicTable() {
+        return once("topicTable", TopicTable::new);
+    }
+
+    @BindToRegistry
+    public TopicBuilder topicBuilder() {
+        return once("topicBuilder", () -> new TopicBuilder(topicTable(), kaiserId));
+    }
+
+    @BindToRegistry
+    public PayloadValidator payloadValidator() {
+        return once("payloadValidator", () -> new PayloadValidator(topicTable(), maxPayloadBytes, maxGpio));
+    }
+
+    @BindToRegistry
+    public Database database() {
+        return once("database", () -> {
+            Database db = new Database(dbUrl, dbUser, dbPassword, dbPoolSize, dbConnectionTimeout);
+            db.start();
+            return db;
+        });
+    }
+
+    @BindToRegistry
+    public DataSource dataSource() {
+        return database().dataSource();
+    }
+
+    @BindToRegistry
+    public IngestJournal ingestJournal() {
+        return once("ingestJournal", () -> new IngestJournal(Path.of(journalDir), journalSegmentBytes));
+    }
+
+    @BindToRegistry
+    public IngestReceiver ingestReceiver() {
+        return once("ingestReceiver", () -> new IngestReceiver(ingestJournal()));
+    }
+
+    @BindToRegistry
+    public IngestRows ingestRows() {
+        return once("ingestRows", IngestRows::new);
+    }
+
+    @BindToRegistry
+    public TelemetryRows telemetryRows() {
+        return once("telemetryRows", () -> new TelemetryRows(maxFutureSkew));
+    }
+
+    @BindToRegistry
+    public DeviceRegistry deviceRegistry() {
+        return once("deviceRegistry", this::newDeviceRegistry);
+    }
+
+    private DeviceRegistry newDeviceRegistry() {
+        DeviceRegistry registry = new DeviceRegistry(dataSource(), kaiserId, autoApprove, autoApprovePatterns,
+                Duration.ofSeconds(rejectionCooldown), Duration.ofSeconds(heartbeatTimeout), Duration.ofSeconds(flappingWindow),
+                flappingThreshold);
+        registry.setAckMaxAge(Duration.ofMillis(ackMaxAge));
+        return registry;
+    }
+
+    @BindToRegistry
+    public LiveEventHub liveEvents() {
+        return once("liveEvents", () -> new LiveEventHub(livePath, liveMaxDrops));
+    }
+
+    /** The one connection that receives every device-to-server topic (persistent MQTT 5 session). */
+    @BindToRegistry
+    public KaiserMqttClient mqttIngress() {
+        return once("mqttIngress", this::newIngress);
+    }
+
+    private KaiserMqttClient newIngress() throws MqttException {
+        MqttConnectionOptions o = baseOptions();
+        o.setCleanStart(false);
+        o.setSessionExpiryInterval(sessionExpiry);
+        return new KaiserMqttClient(mqttUrl, ingestClientId, o, "ingest");
+    }
+
+    /** The one connection every server-to-device publish goes through; its will says the server is offline. */
+    @BindToRegistry
+    public KaiserMqttClient mqttPublisher() {
+        return once("mqttPublisher", this::newPublisher);
+    }
+
+    private KaiserMqttClient newPublisher() throws MqttException {
+        TopicBuilder topicBuilder = topicBuilder();
+        MqttConnectionOptions o = baseOptions();
+        o.setCleanStart(true);
+        MqttMessage will = new MqttMessage(serverStatus("offline", "unexpected_disconnect"));
+        will.setQos(1);
+        will.setRetained(true);
+        o.setWill(serverStatusTopic(), will);
+        KaiserMqttClient client = new KaiserMqttClient(mqttUrl, publisherClientId, o, "publisher");
+        client.onConnect(c -> {
+            try {
+                c.publish(serverStatusTopic(), serverStatus("online", null), 1, true);
+                // wipe a stale retained emergency stop left by older software: commands are never retained
+                c.publish(topicBuilder.outbound("broadcast-emergency", ""), new byte[0], 0, true);
+            } catch (MqttException e) {
+                LOG.warn("Cannot publish server status: {}", e.getMessage());
+            }
+        });
+        return client;
+    }
+
+    @BindToRegistry
+    public io.kaiser.api.ApiRequests apiRequests() {
+        return once("apiRequests", () -> new io.kaiser.api.ApiRequests(topicTable().espIdPattern(), maxGpio, apiDefaultPageSize, apiMaxPageSize));
+    }
+
+    @BindToRegistry
+    public IngestDrainer ingestDrainer() {
+        return once("ingestDrainer", () -> new IngestDrainer(ingestJournal(), camel, "direct:ingest-batch", "direct:dead-letter", batchSize, maxBackoff,
+                attemptsBeforeIsolation, database()::reachable));
+    }
+
+    @BindToRegistry
+    public Health health() {
+        return once("health", () -> new Health(mqttIngress(), mqttPublisher(), database(), ingestReceiver(), ingestDrainer(), liveEvents()));
+    }
+
+    /** A checked supplier. */
+    interface Factory<T> {
+        T create() throws Exception;
+    }
+
+    /** Each bean exists once, however many beans refer to it. */
+    @SuppressWarnings("unchecked")
+    private synchronized <T> T once(String name, Factory<T> factory) {
+        Object bean = beans.get(name);
+        if (bean == null) {
+            try {
+                bean = factory.create();
+            } catch (RuntimeException e) {
+                throw e;
+            } catch (Exception e) {
+                throw new IllegalStateException("cannot create bean " + name, e);
+            }
+            beans.put(name, bean);
+        }
+        return (T) bean;
+    }
+
+    private MqttConnectionOptions baseOptions() {
+        MqttConnectionOptions o = new MqttConnectionOptions();
+        o.setAutomaticReconnect(true);
+        o.setAutomaticReconnectDelay(1, 10);
+        o.setKeepAliveInterval(keepAlive);
+        o.setConnectionTimeout(10);
+        if (!mqttUser.isEmpty()) {
+            o.setUserName(mqttUser);
+            o.setPassword(mqttPassword.getBytes(StandardCharsets.UTF_8));
+        }
+        return o;
+    }
+
+    String serverStatusTopic() {
+        return "kaiser/" + kaiserId + "/server/status";
+    }
+
+    static byte[] serverStatus(String status, String reason) {
+        String json = "{\"status\":\"" + status + "\",\"timestamp\":" + System.currentTimeMillis() / 1000
+                + (reason == null ? "" : ",\"reason\":\"" + reason + "\"") + "}";
+        return json.getBytes(StandardCharsets.UTF_8);
+    }
+
+    @Override
+    public void configure(CamelContext camel) throws Exception {
+        camel.addService(new Lifecycle(camel), true, true);
+    }
+
+    /** Starts the connections and the drainer once every route is up, and stops them in the right order. */
+    private final class Lifecycle extends ServiceSupport implements StartupListener {
+        private final CamelContext camel;
+        private ScheduledExecutorService flusher;
+
+        Lifecycle(CamelContext camel) {
+            this.camel = camel;
+        }
+
+        @Override
+        protected void doStart() throws Exception {
+            camel.addStartupListener(this);
+            // stop taking messages before the routes go away, so no batch meets a stopped route
+            camel.getManagementStrategy().addEventNotifier(new org.apache.camel.support.EventNotifierSupport() {
+                @Override
+                public void notify(org.apache.camel.spi.CamelEvent event) {
+                    if (event instanceof org.apache.camel.spi.CamelEvent.CamelContextStoppingEvent) {
+                        var registry = camel.getRegistry();
+                        registry.lookupByNameAndType("mqttIngress", KaiserMqttClient.class).shutdown(null);
+                        registry.lookupByNameAndType("ingestDrainer", IngestDrainer.class).stop();
+                    }
+                }
+            });
+        }
+
+        @Override
+        public void onCamelContextStarted(CamelContext context, boolean alreadyStarted) {
+        }
+
+        @Override
+        public void onCamelContextFullyStarted(CamelContext context, boolean alreadyStarted) throws Exception {
+            var registry = context.getRegistry();
+            registry.lookupByNameAndType("liveEvents", LiveEventHub.class).start(context);
+            IngestJournal journal = registry.lookupByNameAndType("ingestJournal", IngestJournal.class);
+            flusher = Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "ingest-journal-fsync");
+                t.setDaemon(true);
+                return t;
+            });
+            flusher.scheduleWithFixedDelay(journal::force, fsyncInterval, fsyncInterval, TimeUnit.MILLISECONDS);
+            registry.lookupByNameAndType("mqttPublisher", KaiserMqttClient.class).start();
+            registry.lookupByNameAndType("ingestDrainer", IngestDrainer.class).start();
+            registry.lookupByNameAndType("mqttIngress", KaiserMqttClient.class).start();
+        }
+
+        @Override
+        protected void doStop() {
+            var registry = camel.getRegistry();
+            registry.lookupByNameAndType("mqttIngress", KaiserMqttClient.class).shutdown(null);
+            registry.lookupByNameAndType("ingestDrainer", IngestDrainer.class).stop();
+            KaiserMqttClient publisher = registry.lookupByNameAndType("mqttPublisher", KaiserMqttClient.class);
+            publisher.shutdown(() -> {
+                try {
+                    publisher.publish(serverStatusTopic(), serverStatus("offline", "graceful_shutdown"), 1, true);
+                } catch (MqttException e) {
+                    LOG.warn("Cannot publish graceful offline status: {}", e.getMessage());
+                }
+            });
+            if (flusher != null) {
+                flusher.shutdownNow();
+            }
+            registry.lookupByNameAndType("ingestJournal", IngestJournal.class).close();
+            registry.lookupByNameAndType("database", Database.class).close();
+        }
+    }
+}

@@ -1,0 +1,551 @@
+package io.kaiser.device;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.regex.Pattern;
+
+import javax.sql.DataSource;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.kaiser.api.ApiProblem;
+import io.kaiser.live.LiveEvent;
+
+/**
+ * Registration and liveness of devices: heartbeat and its ACK, session announce, LWT, heartbeat timeout,
+ * approval and rejection. The database is the only state, so several server instances agree.
+ */
+public final class DeviceRegistry {
+    public static final String PENDING = "pending_approval";
+    public static final String APPROVED = "approved";
+    public static final String ONLINE = "online";
+    public static final String OFFLINE = "offline";
+    public static final String REJECTED = "rejected";
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final DataSource dataSource;
+    private final String kaiserId;
+    private final boolean autoApproveAll;
+    private final List<Pattern> autoApprovePatterns;
+    private final Duration rejectionCooldown;
+    private final Duration heartbeatTimeout;
+    private final Duration flappingWindow;
+    private final int flappingThreshold;
+    private final Set<String> known = ConcurrentHashMap.newKeySet();
+    private volatile Duration ackMaxAge = Duration.ofSeconds(30);
+
+    public DeviceRegistry(DataSource dataSource, String kaiserId, boolean autoApproveAll, String autoApprovePatterns,
+                          Duration rejectionCooldown, Duration heartbeatTimeout, Duration flappingWindow, int flappingThreshold) {
+        this.dataSource = dataSource;
+        this.kaiserId = kaiserId;
+        this.autoApproveAll = autoApproveAll;
+        this.autoApprovePatterns = new ArrayList<>();
+        if (autoApprovePatterns != null) {
+            for (String p : autoApprovePatterns.split(",")) {
+                if (!p.isBlank()) {
+                    this.autoApprovePatterns.add(Pattern.compile(p.trim()));
+                }
+            }
+        }
+        this.rejectionCooldown = rejectionCooldown;
+        this.heartbeatTimeout = heartbeatTimeout;
+        this.flappingWindow = flappingWindow;
+        this.flappingThreshold = flappingThreshold;
+    }
+
+    /** What a heartbeat leads to: the ACK to publish, whether to clear the retained will, and live events. */
+    public record HeartbeatResult(Map<String, Object> ack, boolean clearWill, List<LiveEvent> events, boolean fresh) { }
+
+    boolean autoApproves(String espId) {
+        return autoApproveAll || autoApprovePatterns.stream().anyMatch(p -> p.matcher(espId).matches());
+    }
+
+    /** Whether the device exists (cached; a miss asks the database, so devices of other instances count). */
+    public boolean isKnown(String espId) throws SQLException {
+        if (known.contains(espId)) {
+            return true;
+        }
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT 1 FROM devices WHERE esp_id = ?")) {
+            ps.setString(1, espId);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (rs.next()) {
+                    known.add(espId);
+                    return true;
+                }
+                return false;
+            }
+        }
+    }
+
+    /** An ACK for a heartbeat replayed from the journal later than this is not sent: the device has sent newer ones. */
+    public void setAckMaxAge(Duration ackMaxAge) {
+        this.ackMaxAge = ackMaxAge;
+    }
+
+    /** Rejects messages of devices that never sent a heartbeat (they have no row to belong to). */
+    public void requireKnown(String espId) throws SQLException {
+        if (!isKnown(espId)) {
+            throw new io.kaiser.contract.KaiserRejection("unknown_device", "device " + espId + " has not registered: send a heartbeat first");
+        }
+    }
+
+    /** Data keeps a device alive: refreshes last_seen of the online devices among these. */
+    public void touch(java.util.Collection<String> espIds) throws SQLException {
+        long at = System.currentTimeMillis();
+        if (espIds.isEmpty()) {
+            return;
+        }
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement(
+                     "UPDATE devices SET last_seen = ? WHERE esp_id = ANY (?) AND status = 'online' AND last_seen < ?")) {
+            Timestamp t = new Timestamp(at);
+            ps.setTimestamp(1, t);
+            ps.setArray(2, c.createArrayOf("text", espIds.toArray()));
+            ps.setTimestamp(3, t);
+            ps.executeUpdate();
+        }
+    }
+
+    public HeartbeatResult heartbeat(String espId, Map<String, Object> hb, long receivedAt, long ingestPos) throws SQLException {
+        List<LiveEvent> events = new ArrayList<>();
+        String ackStatus;
+        boolean clearWill = false;
+        int epoch;
+        Timestamp now = new Timestamp(receivedAt);
+        String hbJson = json(hb);
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                Map<String, Object> row = lockDevice(c, espId);
+                if (row == null) {
+                    String status = autoApproves(espId) ? ONLINE : PENDING;
+                    try (PreparedStatement ps = c.prepareStatement("""
+                            INSERT INTO devices (esp_id, kaiser_id, status, hardware_type, ip_address, zone_id, master_zone_id,
+                                                 last_seen, last_heartbeat, heartbeat_count, approved_at, approved_by)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, 1, ?, ?) ON CONFLICT (esp_id) DO NOTHING""")) {
+                        ps.setString(1, espId);
+                        ps.setString(2, kaiserId);
+                        ps.setString(3, status);
+                        ps.setString(4, str(hb.getOrDefault("hardware_type", "ESP32_WROOM")));
+                        ps.setString(5, str(hb.get("wifi_ip")));
+                        ps.setString(6, blankToNull(hb.get("zone_id")));
+                        ps.setString(7, blankToNull(hb.get("master_zone_id")));
+                        ps.setTimestamp(8, now);
+                        ps.setString(9, hbJson);
+                        ps.setTimestamp(10, ONLINE.equals(status) ? now : null);
+                        ps.setString(11, ONLINE.equals(status) ? "auto-approve" : null);
+                        ps.executeUpdate();
+                    }
+                    deviceEvent(c, ingestPos, espId, "device_discovered", Map.of("status", status));
+                    Map<String, Object> d = new LinkedHashMap<>();
+                    d.put("esp_id", espId);
+                    d.put("device_id", espId);
+                    d.put("status", status);
+                    d.put("discovered_at", receivedAt / 1000);
+                    d.put("heap_free", heapFree(hb));
+                    d.put("wifi_rssi", hb.get("wifi_rssi"));
+                    d.put("sensor_count", hb.get("sensor_count"));
+                    d.put("actuator_count", hb.get("actuator_count"));
+                    d.put("ip_address", hb.get("wifi_ip"));
+                    events.add(LiveEvent.of("device_discovered", espId, d));
+                    ackStatus = status;
+                    epoch = 1;
+                    if (ONLINE.equals(status)) {
+                        insertHeartbeatLog(c, espId, hb, now, ingestPos, hbJson);
+                        events.add(health(espId, hb, ONLINE, "heartbeat"));
+                    }
+                } else {
+                    String status = (String) row.get("status");
+                    epoch = ((Number) row.get("handover_epoch")).intValue();
+                    switch (status) {
+                        case REJECTED -> {
+                            Timestamp rejectedAt = (Timestamp) row.get("rejected_at");
+                            if (rejectedAt == null || receivedAt - rejectedAt.getTime() > rejectionCooldown.toMillis()) {
+                                update(c, "UPDATE devices SET status = 'pending_approval', status_changed_at = now(), last_seen = ?,"
+                                        + " last_heartbeat = ?::jsonb WHERE esp_id = ?", now, hbJson, espId);
+                                deviceEvent(c, ingestPos, espId, "device_rediscovered", Map.of());
+                                events.add(LiveEvent.of("device_rediscovered", espId, Map.of("esp_id", espId, "device_id", espId,
+                                        "rediscovered_at", receivedAt / 1000)));
+                                ackStatus = PENDING;
+                            } else {
+                                ackStatus = REJECTED;
+                            }
+                        }
+                        case PENDING -> {
+                            update(c, "UPDATE devices SET heartbeat_count = heartbeat_count + 1, last_seen = ?, last_heartbeat = ?::jsonb,"
+                                    + " ip_address = coalesce(?, ip_address) WHERE esp_id = ?", now, hbJson, str(hb.get("wifi_ip")), espId);
+                            ackStatus = PENDING;
+                        }
+                        default -> {
+                            boolean wasOnline = ONLINE.equals(status);
+                            update(c, "UPDATE devices SET status = 'online', last_seen = ?, heartbeat_count = heartbeat_count + 1,"
+                                    + " last_heartbeat = ?::jsonb, ip_address = coalesce(?, ip_address),"
+                                    + " status_changed_at = CASE WHEN status <> 'online' THEN now() ELSE status_changed_at END"
+                                    + " WHERE esp_id = ?", now, hbJson, str(hb.get("wifi_ip")), espId);
+                            insertHeartbeatLog(c, espId, hb, now, ingestPos, hbJson);
+                            if (!wasOnline) {
+                                deviceEvent(c, ingestPos, espId, "device_online", Map.of("previous_status", status));
+                                clearWill = true;
+                            }
+                            LiveEvent h = health(espId, hb, ONLINE, "heartbeat");
+                            h.data().put("is_reconnect", OFFLINE.equals(status));
+                            events.add(h);
+                            ackStatus = ONLINE;
+                        }
+                    }
+                }
+                c.commit();
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            }
+        }
+        known.add(espId);
+        Object payloadEpoch = hb.get("active_handover_epoch");
+        if (payloadEpoch instanceof Number n && n.intValue() > 0) {
+            epoch = n.intValue();
+        }
+        boolean fresh = System.currentTimeMillis() - receivedAt < ackMaxAge.toMillis();
+        return new HeartbeatResult(ack(espId, ackStatus, Math.max(1, epoch)), clearWill, events, fresh);
+    }
+
+    /** The heartbeat ACK of the contract; {@code status} one of online, pending_approval, rejected, error. */
+    public static Map<String, Object> ack(String espId, String status, int epoch) {
+        long now = System.currentTimeMillis() / 1000;
+        Map<String, Object> ack = new LinkedHashMap<>();
+        ack.put("status", status);
+        ack.put("config_available", false);
+        ack.put("server_time", now);
+        ack.put("handover_epoch", epoch);
+        ack.put("ack_type", "heartbeat");
+        ack.put("contract_version", 2);
+        ack.put("session_id", espId + ":handover:" + epoch + ":" + now);
+        return ack;
+    }
+
+    /** ACK for a heartbeat that broke the contract: the device hears about it instead of silence. */
+    public static Map<String, Object> errorAck(String espId, String reason) {
+        Map<String, Object> ack = ack(espId, "error", 1);
+        String r = reason == null ? "invalid" : reason;
+        ack.put("error", "invalid_payload:" + (r.length() > 50 ? r.substring(0, 50) : r));
+        return ack;
+    }
+
+    public List<LiveEvent> sessionAnnounce(String espId, Map<String, Object> payload, long ingestPos) throws SQLException {
+        Object epoch = payload.containsKey("handover_epoch") ? payload.get("handover_epoch") : payload.get("session_epoch");
+        int e = epoch instanceof Number n ? n.intValue() : 1;
+        try (Connection c = dataSource.getConnection()) {
+            int rows = update(c, "UPDATE devices SET handover_epoch = ? WHERE esp_id = ?", e, espId);
+            if (rows > 0) {
+                deviceEvent(c, ingestPos, espId, "session_announce", payload);
+            }
+        }
+        Map<String, Object> d = new LinkedHashMap<>();
+        d.put("esp_id", espId);
+        d.put("handover_epoch", e);
+        d.put("reason", payload.getOrDefault("reason", e > 1 ? "reconnect" : "boot"));
+        return List.of(LiveEvent.of("esp_session", espId, d));
+    }
+
+    /** The device's LWT: offline at once, unless it is unknown or not online (dedupe). */
+    public List<LiveEvent> will(String espId, Map<String, Object> payload, long receivedAt, long ingestPos) throws SQLException {
+        String reason = canonicalReason(payload.get("reason"));
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                Map<String, Object> row = lockDevice(c, espId);
+                if (row == null || !ONLINE.equals(row.get("status"))) {
+                    c.commit();
+                    return List.of();
+                }
+                int recent = countRecentWills(c, espId, receivedAt);
+                boolean flapping = recent + 1 >= flappingThreshold;
+                Map<String, Object> disconnect = new LinkedHashMap<>();
+                disconnect.put("source", "lwt");
+                disconnect.put("reason", reason);
+                disconnect.put("raw_reason", payload.get("reason"));
+                disconnect.put("timestamp", receivedAt / 1000);
+                disconnect.put("lwt_count_window", recent + 1);
+                disconnect.put("is_flapping", flapping);
+                update(c, "UPDATE devices SET status = 'offline', status_changed_at = now(), last_disconnect = ?::jsonb WHERE esp_id = ?",
+                        json(disconnect), espId);
+                int reset = resetActuators(c, espId, "system:lwt_disconnect", receivedAt);
+                deviceEvent(c, ingestPos, espId, "lwt_received", disconnect);
+                c.commit();
+                Map<String, Object> d = new LinkedHashMap<>(disconnect);
+                d.put("esp_id", espId);
+                d.put("status", OFFLINE);
+                d.put("actuator_states_reset", reset);
+                return List.of(LiveEvent.of("esp_health", espId, d));
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            }
+        }
+    }
+
+    private int countRecentWills(Connection c, String espId, long receivedAt) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(
+                "SELECT count(*) FROM device_events WHERE esp_id = ? AND event_type = 'lwt_received' AND at > ?")) {
+            ps.setString(1, espId);
+            ps.setTimestamp(2, new Timestamp(receivedAt - flappingWindow.toMillis()));
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getInt(1);
+            }
+        }
+    }
+
+    static String canonicalReason(Object raw) {
+        String r = raw == null ? "" : raw.toString().toLowerCase();
+        return switch (r) {
+            case "unexpected_disconnect", "network_failure", "power_loss", "broker_timeout", "watchdog_reset", "crash" -> r;
+            case "timeout" -> "broker_timeout";
+            case "wdt_reset" -> "watchdog_reset";
+            default -> "unexpected_disconnect";
+        };
+    }
+
+    /** Marks every online device silent for longer than the heartbeat timeout offline. */
+    public List<LiveEvent> sweepTimeouts() throws SQLException {
+        List<LiveEvent> events = new ArrayList<>();
+        long now = System.currentTimeMillis();
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                List<String> timedOut = new ArrayList<>();
+                try (PreparedStatement ps = c.prepareStatement("""
+                        UPDATE devices SET status = 'offline', status_changed_at = now(),
+                               last_disconnect = jsonb_build_object('source', 'heartbeat_timeout', 'reason', 'heartbeat_timeout',
+                                                                    'timestamp', extract(epoch from now())::bigint)
+                         WHERE status = 'online' AND last_seen < ? RETURNING esp_id""")) {
+                    ps.setTimestamp(1, new Timestamp(now - heartbeatTimeout.toMillis()));
+                    try (ResultSet rs = ps.executeQuery()) {
+                        while (rs.next()) {
+                            timedOut.add(rs.getString(1));
+                        }
+                    }
+                }
+                for (String espId : timedOut) {
+                    int reset = resetActuators(c, espId, "system:heartbeat_timeout", now);
+                    deviceEvent(c, null, espId, "device_offline", Map.of("source", "heartbeat_timeout"));
+                    Map<String, Object> d = new LinkedHashMap<>();
+                    d.put("esp_id", espId);
+                    d.put("status", OFFLINE);
+                    d.put("reason", "heartbeat_timeout");
+                    d.put("source", "heartbeat_timeout");
+                    d.put("timeout_seconds", heartbeatTimeout.toSeconds());
+                    d.put("actuator_states_reset", reset);
+                    events.add(LiveEvent.of("esp_health", espId, d));
+                }
+                c.commit();
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            }
+        }
+        return events;
+    }
+
+    /** Offline means off in the server's view: every actuator not already off is reset, with a history row. */
+    private int resetActuators(Connection c, String espId, String issuedBy, long at) throws SQLException {
+        List<Integer> gpios = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement("""
+                UPDATE actuator_states SET state = 'off', value = 0, updated_at = ?, command_source = ?
+                 WHERE esp_id = ? AND state NOT IN ('off', 'emergency_stop') RETURNING gpio""")) {
+            ps.setTimestamp(1, new Timestamp(at));
+            ps.setString(2, issuedBy);
+            ps.setString(3, espId);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    gpios.add(rs.getInt(1));
+                }
+            }
+        }
+        for (int gpio : gpios) {
+            try (PreparedStatement ps = c.prepareStatement("""
+                    INSERT INTO actuator_history (esp_id, gpio, event, command, value, success, issued_by, message, at)
+                    VALUES (?, ?, 'reset', 'OFF', 0, true, ?, 'device offline: state reset to off', ?)""")) {
+                ps.setString(1, espId);
+                ps.setInt(2, gpio);
+                ps.setString(3, issuedBy);
+                ps.setTimestamp(4, new Timestamp(at));
+                ps.executeUpdate();
+            }
+        }
+        return gpios.size();
+    }
+
+    public Map<String, Object> approve(String espId, String approvedBy, String name) throws SQLException {
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                Map<String, Object> row = lockDevice(c, espId);
+                if (row == null) {
+                    throw ApiProblem.notFound("device " + espId + " is unknown");
+                }
+                String status = (String) row.get("status");
+                if (!PENDING.equals(status) && !REJECTED.equals(status)) {
+                    throw ApiProblem.conflict("device " + espId + " is " + status + ": only pending_approval or rejected devices can be approved");
+                }
+                update(c, "UPDATE devices SET status = 'approved', status_changed_at = now(), approved_at = now(), approved_by = ?,"
+                        + " name = coalesce(?, name), rejected_at = NULL, rejection_reason = NULL WHERE esp_id = ?", approvedBy, name, espId);
+                deviceEvent(c, null, espId, "device_approved", Map.of("approved_by", approvedBy));
+                c.commit();
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            }
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("device_id", espId);
+        out.put("status", APPROVED);
+        out.put("approved_by", approvedBy);
+        out.put("approved_at", System.currentTimeMillis() / 1000);
+        return out;
+    }
+
+    public Map<String, Object> reject(String espId, String reason) throws SQLException {
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                Map<String, Object> row = lockDevice(c, espId);
+                if (row == null) {
+                    throw ApiProblem.notFound("device " + espId + " is unknown");
+                }
+                if (REJECTED.equals(row.get("status"))) {
+                    throw ApiProblem.conflict("device " + espId + " is already rejected");
+                }
+                update(c, "UPDATE devices SET status = 'rejected', status_changed_at = now(), rejected_at = now(), rejection_reason = ?"
+                        + " WHERE esp_id = ?", reason, espId);
+                resetActuators(c, espId, "system:rejected", System.currentTimeMillis());
+                deviceEvent(c, null, espId, "device_rejected", Map.of("reason", reason == null ? "" : reason));
+                c.commit();
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            }
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("device_id", espId);
+        out.put("status", REJECTED);
+        out.put("rejection_reason", reason);
+        out.put("rejected_at", System.currentTimeMillis() / 1000);
+        return out;
+    }
+
+    private LiveEvent health(String espId, Map<String, Object> hb, String status, String source) {
+        Map<String, Object> d = new LinkedHashMap<>();
+        d.put("esp_id", espId);
+        d.put("status", status);
+        d.put("source", source);
+        d.put("heap_free", heapFree(hb));
+        d.put("wifi_rssi", hb.get("wifi_rssi"));
+        d.put("uptime", hb.get("uptime"));
+        d.put("sensor_count", hb.get("sensor_count"));
+        d.put("actuator_count", hb.get("actuator_count"));
+        d.put("system_state", hb.get("system_state"));
+        d.put("timestamp", hb.get("ts"));
+        return LiveEvent.of("esp_health", espId, d);
+    }
+
+    private static Object heapFree(Map<String, Object> hb) {
+        return hb.containsKey("heap_free") ? hb.get("heap_free") : hb.get("free_heap");
+    }
+
+    private void insertHeartbeatLog(Connection c, String espId, Map<String, Object> hb, Timestamp at, long ingestPos, String json)
+            throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("""
+                INSERT INTO heartbeat_logs (ingest_pos, esp_id, received_at, device_ts, uptime_s, heap_free, wifi_rssi,
+                                            sensor_count, actuator_count, system_state, payload)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb) ON CONFLICT (ingest_pos) DO NOTHING""")) {
+            ps.setLong(1, ingestPos);
+            ps.setString(2, espId);
+            ps.setTimestamp(3, at);
+            ps.setObject(4, longOrNull(hb.get("ts")));
+            ps.setObject(5, longOrNull(hb.get("uptime")));
+            ps.setObject(6, longOrNull(heapFree(hb)));
+            ps.setObject(7, intOrNull(hb.get("wifi_rssi")));
+            ps.setObject(8, intOrNull(hb.get("sensor_count")));
+            ps.setObject(9, intOrNull(hb.get("actuator_count")));
+            ps.setString(10, str(hb.get("system_state")));
+            ps.setString(11, json);
+            ps.executeUpdate();
+        }
+    }
+
+    void deviceEvent(Connection c, Long ingestPos, String espId, String type, Map<String, ?> details) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("""
+                INSERT INTO device_events (ingest_pos, esp_id, event_type, details) VALUES (?, ?, ?, ?::jsonb)
+                ON CONFLICT DO NOTHING""")) {
+            ps.setObject(1, ingestPos);
+            ps.setString(2, espId);
+            ps.setString(3, type);
+            ps.setString(4, json(details));
+            ps.executeUpdate();
+        }
+    }
+
+    private static Map<String, Object> lockDevice(Connection c, String espId) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(
+                "SELECT status, handover_epoch, rejected_at, last_seen FROM devices WHERE esp_id = ? FOR UPDATE")) {
+            ps.setString(1, espId);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    return null;
+                }
+                Map<String, Object> row = new LinkedHashMap<>();
+                row.put("status", rs.getString(1));
+                row.put("handover_epoch", rs.getInt(2));
+                row.put("rejected_at", rs.getTimestamp(3));
+                row.put("last_seen", rs.getTimestamp(4));
+                return row;
+            }
+        }
+    }
+
+    private static int update(Connection c, String sql, Object... args) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(sql)) {
+            for (int i = 0; i < args.length; i++) {
+                ps.setObject(i + 1, args[i]);
+            }
+            return ps.executeUpdate();
+        }
+    }
+
+    static String json(Object o) {
+        try {
+            return JSON.writeValueAsString(o);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException(e);
+        }
+    }
+
+    private static String str(Object o) {
+        return o == null ? null : o.toString();
+    }
+
+    private static String blankToNull(Object o) {
+        return o == null || o.toString().isBlank() ? null : o.toString();
+    }
+
+    private static Long longOrNull(Object o) {
+        return o instanceof Number n ? n.longValue() : null;
+    }
+
+    private static Integer intOrNull(Object o) {
+        return o instanceof Number n ? n.intValue() : null;
+    }
+}

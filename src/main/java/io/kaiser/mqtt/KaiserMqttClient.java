@@ -1,0 +1,230 @@
+package io.kaiser.mqtt;
+
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.function.Consumer;
+
+import org.eclipse.paho.mqttv5.client.IMqttToken;
+import org.eclipse.paho.mqttv5.client.MqttCallback;
+import org.eclipse.paho.mqttv5.client.MqttClient;
+import org.eclipse.paho.mqttv5.client.MqttConnectionOptions;
+import org.eclipse.paho.mqttv5.client.MqttDisconnectResponse;
+import org.eclipse.paho.mqttv5.client.persist.MemoryPersistence;
+import org.eclipse.paho.mqttv5.common.MqttException;
+import org.eclipse.paho.mqttv5.common.MqttMessage;
+import org.eclipse.paho.mqttv5.common.MqttSubscription;
+import org.eclipse.paho.mqttv5.common.packet.MqttProperties;
+import org.eclipse.paho.mqttv5.common.util.MqttTopicValidator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One long-lived MQTT 5 connection with a stable client id, shared by many paho-mqtt5 endpoints
+ * ({@code client=#mqttIngress}).
+ *
+ * <p>The paho-mqtt5 consumer installs its own callback on the client it is given, so several consumers on
+ * one plain client would steal each other's messages. This client instead remembers, per subscription,
+ * which consumer asked for it and dispatches each message to the consumer whose filter matches. It
+ * connects only once the routes have registered their subscriptions, so that messages the broker kept
+ * for the persistent session while the server was down find their route the moment they arrive.
+ * The first connection attempt is retried in the background: a broker that is down at boot delays
+ * ingest, it does not stop the server.
+ */
+public class KaiserMqttClient extends MqttClient {
+    private static final Logger LOG = LoggerFactory.getLogger(KaiserMqttClient.class);
+
+    private record Route(String filter, int qos, MqttCallback consumer) { }
+
+    private final MqttConnectionOptions options;
+    private final String name;
+    private final Map<String, Route> routes = new ConcurrentHashMap<>();
+    private final List<Consumer<KaiserMqttClient>> onConnect = new CopyOnWriteArrayList<>();
+    private final ExecutorService control;
+    private volatile MqttCallback pendingConsumer;
+    private volatile boolean running;
+    private volatile Thread connector;
+    private volatile String lastError = "not connected yet";
+
+    public KaiserMqttClient(String brokerUrl, String clientId, MqttConnectionOptions options, String name) throws MqttException {
+        super(brokerUrl, clientId, new MemoryPersistence());
+        this.options = options;
+        this.name = name;
+        this.control = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "mqtt-" + name + "-control");
+            t.setDaemon(true);
+            return t;
+        });
+        super.setCallback(new Dispatcher());
+    }
+
+    /** Runs after every successful (re)connect, off the MQTT callback thread. */
+    public void onConnect(Consumer<KaiserMqttClient> action) {
+        onConnect.add(action);
+    }
+
+    @Override
+    public void setCallback(MqttCallback callback) {
+        // called by a paho-mqtt5 consumer right before it subscribes its topic
+        this.pendingConsumer = callback;
+    }
+
+    @Override
+    public IMqttToken subscribe(String topicFilter, int qos) throws MqttException {
+        MqttCallback consumer = pendingConsumer;
+        routes.put(topicFilter, new Route(topicFilter, qos, consumer));
+        if (isConnected()) {
+            return super.subscribe(new MqttSubscription[] {subscription(topicFilter, qos)});
+        }
+        return null;
+    }
+
+    @Override
+    public void unsubscribe(String topicFilter) throws MqttException {
+        routes.remove(topicFilter);
+        if (isConnected()) {
+            super.unsubscribe(topicFilter);
+        }
+    }
+
+    /** The QoS each filter is subscribed with, for tests and health. */
+    public Map<String, Integer> subscriptions() {
+        Map<String, Integer> out = new ConcurrentHashMap<>();
+        routes.values().forEach(r -> out.put(r.filter(), r.qos()));
+        return out;
+    }
+
+    private static MqttSubscription subscription(String filter, int qos) {
+        MqttSubscription s = new MqttSubscription(filter, qos);
+        // 1 = retained messages only when the subscription is new: a reconnect does not replay stale retained state
+        s.setRetainHandling(1);
+        return s;
+    }
+
+    /** Starts connecting in the background (idempotent). */
+    public synchronized void start() {
+        if (running) {
+            return;
+        }
+        running = true;
+        connector = new Thread(this::connectLoop, "mqtt-" + name + "-connect");
+        connector.setDaemon(true);
+        connector.start();
+    }
+
+    private void connectLoop() {
+        long delay = 250;
+        while (running && !isConnected()) {
+            try {
+                connect(options);
+                LOG.info("MQTT {} connected to {} as {}", name, getServerURI(), getClientId());
+                lastError = null;
+                afterConnect();
+                return;
+            } catch (MqttException e) {
+                lastError = e.getMessage();
+                LOG.warn("MQTT {} cannot connect to {} ({}); retrying in {} ms", name, getServerURI(), e.getMessage(), delay);
+                try {
+                    Thread.sleep(delay);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+                delay = Math.min(delay * 2, 5000);
+            }
+        }
+    }
+
+    private void afterConnect() {
+        control.execute(() -> {
+            try {
+                if (!routes.isEmpty()) {
+                    MqttSubscription[] subs = routes.values().stream().map(r -> subscription(r.filter(), r.qos()))
+                            .toArray(MqttSubscription[]::new);
+                    super.subscribe(subs);
+                }
+                for (Consumer<KaiserMqttClient> action : onConnect) {
+                    action.accept(this);
+                }
+            } catch (Exception e) {
+                LOG.warn("MQTT {} post-connect step failed: {}", name, e.getMessage());
+            }
+        });
+    }
+
+    public String lastError() {
+        return lastError;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    /** Stops reconnecting and disconnects; {@code beforeDisconnect} runs while still connected. */
+    public synchronized void shutdown(Runnable beforeDisconnect) {
+        running = false;
+        if (connector != null) {
+            connector.interrupt();
+        }
+        try {
+            if (isConnected()) {
+                if (beforeDisconnect != null) {
+                    beforeDisconnect.run();
+                }
+                disconnect(2000);
+            }
+        } catch (Exception e) {
+            LOG.debug("MQTT {} disconnect: {}", name, e.getMessage());
+        }
+        try {
+            close(true);
+        } catch (Exception e) {
+            LOG.debug("MQTT {} close: {}", name, e.getMessage());
+        }
+        control.shutdownNow();
+    }
+
+    private final class Dispatcher implements MqttCallback {
+        @Override
+        public void messageArrived(String topic, MqttMessage message) throws Exception {
+            for (Route r : routes.values()) {
+                if (r.consumer() != null && MqttTopicValidator.isMatched(r.filter(), topic)) {
+                    r.consumer().messageArrived(topic, message);
+                    return;
+                }
+            }
+            LOG.warn("MQTT {}: no route for message on {}", name, topic);
+        }
+
+        @Override
+        public void connectComplete(boolean reconnect, String serverURI) {
+            if (reconnect) {
+                LOG.info("MQTT {} reconnected to {}", name, serverURI);
+                lastError = null;
+                afterConnect();
+            }
+        }
+
+        @Override
+        public void disconnected(MqttDisconnectResponse response) {
+            lastError = "disconnected: " + response.getReasonString();
+            LOG.warn("MQTT {} disconnected: {}", name, response.getReasonString(), response.getException());
+        }
+
+        @Override
+        public void mqttErrorOccurred(MqttException exception) {
+            LOG.warn("MQTT {} error: {}", name, exception.getMessage());
+        }
+
+        @Override
+        public void deliveryComplete(IMqttToken token) {
+        }
+
+        @Override
+        public void authPacketArrived(int reasonCode, MqttProperties properties) {
+        }
+    }
+}
