@@ -893,7 +893,7 @@ void kaiser_on_connected(kaiser_device_t *d) {
     k_send_json(d, KT_SESSION_ANNOUNCE, 0, o);
     k_subscribe_all(d);
     d->bootstrap_pending = true;
-    if (reconnect) k_publish_all_status(d); /* gated: held until the ACK opens the gate */
+    k_publish_all_status(d); /* gated: held until the ACK opens the gate */
 }
 
 void kaiser_on_disconnected(kaiser_device_t *d) {
