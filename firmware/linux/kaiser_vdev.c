@@ -497,9 +497,10 @@ int main(int argc, char **argv) {
         v->seed = (unsigned)(i * 2654435761u) ^ (unsigned)g_start_ms;
         v->t_offset = noise(v) * 4.0;
         v->h_offset = noise(v) * 10.0;
-        v->silent = (i % 100) < g_opt.fault_silent_pct;
-        v->dup = !v->silent && (i % 100) < g_opt.fault_silent_pct + g_opt.fault_dup_pct;
-        v->slow = !v->silent && !v->dup && (i % 100) < g_opt.fault_silent_pct + g_opt.fault_dup_pct + g_opt.fault_late_pct;
+        int bucket = (i * 37) % 100; /* spreads faulty devices evenly, also for small N */
+        v->silent = bucket < g_opt.fault_silent_pct;
+        v->dup = !v->silent && bucket < g_opt.fault_silent_pct + g_opt.fault_dup_pct;
+        v->slow = !v->silent && !v->dup && bucket < g_opt.fault_silent_pct + g_opt.fault_dup_pct + g_opt.fault_late_pct;
         char id[64];
         snprintf(id, sizeof id, "%s%04d", g_opt.prefix, i + 1);
         if (!kaiser_esp_id_valid(id)) {
