@@ -198,7 +198,13 @@ public final class ApiRequests {
 
     /** Problem body for an exception: ApiProblem as is, database trouble as 503, anything else as 500. */
     public Map<String, Object> problem(Exchange exchange, Throwable e) {
-        ApiProblem p = e instanceof ApiProblem ap ? ap : isDatabase(e)
+        ApiProblem found = null;
+        for (Throwable t = e; t != null && found == null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof ApiProblem ap) {
+                found = ap;
+            }
+        }
+        ApiProblem p = found != null ? found : isDatabase(e)
                 ? new ApiProblem(503, "Service unavailable", "the database is not reachable; retry shortly")
                 : new ApiProblem(500, "Internal error", "unexpected error: " + e.getClass().getSimpleName());
         exchange.getMessage().setHeader(Exchange.HTTP_RESPONSE_CODE, p.getStatus());

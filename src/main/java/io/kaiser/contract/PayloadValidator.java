@@ -31,6 +31,8 @@ import org.apache.camel.Message;
  */
 public final class PayloadValidator {
     private static final TypeReference<LinkedHashMap<String, Object>> MAP = new TypeReference<>() { };
+    /** Header set (with the reason) when a message is valid but needs no processing. */
+    public static final String IGNORE = "kaiserIgnore";
 
     private final TopicTable topics;
     private final int maxPayloadBytes;
@@ -86,6 +88,11 @@ public final class PayloadValidator {
         String[] levels = m.topic().split("/", -1);
         if (levels.length > 3 && espIdPattern.matcher(levels[3]).matches()) {
             in.setHeader(KaiserHeaders.ESP_ID, levels[3]);
+        }
+        if (m.payload().length == 0 && topics.inbound(m.topicKey()).retained()) {
+            // an empty retained message is how a retained topic is cleared (the server clears wills itself)
+            in.setHeader(IGNORE, "retained topic cleared");
+            return;
         }
         Parsed parsed = check(m.topicKey(), m.topic(), m.payload());
         in.setHeader(KaiserHeaders.ESP_ID, parsed.espId());
