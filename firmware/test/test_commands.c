@@ -157,7 +157,7 @@ static void test_SubzoneAssign_ShouldValidateZoneParentAndGpioConflicts(void **s
     fp_inject(d, "subzone/assign", "{\"subzone_id\":\"bed_b\",\"assigned_gpios\":[5],\"correlation_id\":\"s-3\"}");
     assert_string_equal(fp_field(fp, "subzone/ack", "reason_code"), "GPIO_CONFLICT");
     fp_inject(d, "subzone/safe", "{\"subzone_id\":\"bed_a\",\"action\":\"enable\",\"correlation_id\":\"s-4\"}");
-    assert_string_equal(fp_field(fp, "subzone/ack", "status"), "subzone_safe_enabled");
+    assert_string_equal(fp_field(fp, "subzone/ack", "status"), "safe_mode_enabled");
     fp_inject(d, "subzone/remove", "{\"subzone_id\":\"bed_a\",\"correlation_id\":\"s-5\"}");
     assert_string_equal(fp_field(fp, "subzone/ack", "status"), "subzone_removed");
     fp_inject(d, "subzone/remove", "{\"subzone_id\":\"bed_a\",\"correlation_id\":\"s-6\"}");

@@ -115,6 +115,9 @@ typedef struct {
     int gpio;
     char value_type[24];
     double value;
+    int32_t raw;
+    const char *unit;    /* static string */
+    const char *quality; /* static string */
     uint64_t at_ms;
 } kaiser_value_t;
 

@@ -788,7 +788,7 @@ static void handle_subzone(kaiser_device_t *d, kaiser_topic_kind_t kind, const c
         const cJSON *sm = cJSON_GetObjectItemCaseSensitive(root, "safe_mode");
         bool enable = cJSON_IsBool(sm) ? cJSON_IsTrue(sm) : !(action && strcmp(action, "disable") == 0);
         sz->safe_mode = enable;
-        return subzone_ack(d, enable ? "subzone_safe_enabled" : "subzone_safe_disabled", sid, corr, NULL, NULL);
+        return subzone_ack(d, enable ? "safe_mode_enabled" : "safe_mode_disabled", sid, corr, NULL, NULL);
     }
     if (!valid_id) return subzone_ack(d, "error", NULL, corr, "subzone_id is required", "VALIDATION_ERROR");
     const char *parent = jstr(root, "parent_zone_id");

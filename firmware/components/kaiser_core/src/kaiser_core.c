@@ -389,24 +389,26 @@ void k_to_default(kaiser_device_t *d, kaiser_actuator_t *a, const char *source) 
 
 /* ------------------------------------------------------------------ sensors */
 
-static void cache_value(kaiser_device_t *d, int gpio, const char *type, double v) {
-    kaiser_value_t *free_slot = NULL;
+static void cache_value(kaiser_device_t *d, int gpio, const char *type, double v, int32_t raw, const char *unit,
+                        const char *quality) {
+    kaiser_value_t *slot = NULL;
     for (size_t i = 0; i < sizeof d->values / sizeof d->values[0]; i++) {
         kaiser_value_t *c = &d->values[i];
         if (c->valid && c->gpio == gpio && strcmp(c->value_type, type) == 0) {
-            c->value = v;
-            c->at_ms = k_now(d);
-            return;
+            slot = c;
+            break;
         }
-        if (!c->valid && free_slot == NULL) free_slot = c;
+        if (!c->valid && slot == NULL) slot = c;
     }
-    if (free_slot) {
-        free_slot->valid = true;
-        free_slot->gpio = gpio;
-        k_copy(free_slot->value_type, sizeof free_slot->value_type, type);
-        free_slot->value = v;
-        free_slot->at_ms = k_now(d);
-    }
+    if (slot == NULL) return;
+    slot->valid = true;
+    slot->gpio = gpio;
+    k_copy(slot->value_type, sizeof slot->value_type, type);
+    slot->value = v;
+    slot->raw = raw;
+    slot->unit = unit;
+    slot->quality = quality;
+    slot->at_ms = k_now(d);
 }
 
 bool k_cached_value(kaiser_device_t *d, int gpio, const char *type, double *v) {
@@ -470,7 +472,7 @@ int k_measure(kaiser_device_t *d, kaiser_sensor_t *s, int32_t *last_raw, const c
         double value;
         const char *unit, *quality;
         k_convert(types[i], raw, &value, &unit, &quality);
-        cache_value(d, s->gpio, types[i], value);
+        cache_value(d, s->gpio, types[i], value, raw, unit, quality);
         if (last_raw) *last_raw = raw;
         if (last_quality) *last_quality = quality;
         int64_t ts = kaiser_ts(d);
@@ -508,12 +510,20 @@ int kaiser_publish_sensor_batch(kaiser_device_t *d) {
     for (size_t i = 0; i < sizeof d->values / sizeof d->values[0]; i++) {
         kaiser_value_t *c = &d->values[i];
         if (!c->valid) continue;
+        int64_t rts = ts > 0 ? ts - (int64_t)((k_now(d) - c->at_ms) / 1000u) : 0;
         cJSON *r = cJSON_CreateObject();
         cJSON_AddNumberToObject(r, "gpio", c->gpio);
         cJSON_AddStringToObject(r, "sensor_type", c->value_type);
+        cJSON_AddNumberToObject(r, "raw", c->raw);
         cJSON_AddNumberToObject(r, "value", c->value);
-        cJSON_AddNumberToObject(r, "age_ms", (double)(k_now(d) - c->at_ms));
+        cJSON_AddStringToObject(r, "unit", c->unit);
+        cJSON_AddStringToObject(r, "quality", c->quality);
+        cJSON_AddNumberToObject(r, "ts", (double)rts);
         cJSON_AddItemToArray(arr, r);
+    }
+    if (cJSON_GetArraySize(arr) == 0) {
+        cJSON_Delete(o);
+        return -1; /* nothing measured yet: no empty batch */
     }
     return k_send_json(d, KT_SENSOR_BATCH, 0, o) < 0 ? -1 : 0;
 }
