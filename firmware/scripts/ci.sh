@@ -14,7 +14,7 @@ cmake -S "$FW_DIR/host" -B "$BUILD" -DKAISER_SANITIZE=ON -DKAISER_WERROR=ON -DKA
 cmake --build "$BUILD" -j"$(nproc)"
 
 echo "== firmware: ctest"
-ctest --test-dir "$BUILD" --output-on-failure
+ctest --test-dir "$BUILD" --output-on-failure -j"$(nproc)"
 
 echo "== firmware: kaiser-vdev smoke against $URL"
 hostport="${URL#*://}"

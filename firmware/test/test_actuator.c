@@ -202,7 +202,9 @@ static void test_ActuatorCommand_ShouldExpire_WhenTtlElapsed(void **state) {
     assert_string_equal(fp_field(fp, "system/intent_outcome", "outcome"), "expired");
 }
 
-int main(void) {
+/* argv[1], when given, runs only the cmocka test of that name (one ctest per behaviour). */
+int main(int argc, char **argv) {
+    if (argc > 1) cmocka_set_test_filter(argv[1]);
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, fx_teardown)
     const struct CMUnitTest tests[] = {
         T(test_ActuatorCommand_ShouldSwitchOnAndAnswerWithCorrelationId_WhenOn),

@@ -200,7 +200,9 @@ static void test_SensorBatch_ShouldCarryCachedReadings(void **state) {
     assert_non_null(strstr(fp_field(fp, "sensor/batch", "readings"), "sht31_humidity"));
 }
 
-int main(void) {
+/* argv[1], when given, runs only the cmocka test of that name (one ctest per behaviour). */
+int main(int argc, char **argv) {
+    if (argc > 1) cmocka_set_test_filter(argv[1]);
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, fx_teardown)
     const struct CMUnitTest tests[] = {
         T(test_SystemCommand_ShouldAnswerStatus_WithCorrelationId),

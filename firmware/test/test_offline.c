@@ -141,7 +141,9 @@ static void test_AckTimeout_ShouldEnterOfflineGrace_WhenNoValidAckFor120s(void *
     assert_int_equal(d->offline, KAISER_OFFLINE_ONLINE);
 }
 
-int main(void) {
+/* argv[1], when given, runs only the cmocka test of that name (one ctest per behaviour). */
+int main(int argc, char **argv) {
+    if (argc > 1) cmocka_set_test_filter(argv[1]);
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, fx_teardown)
     const struct CMUnitTest tests[] = {
         T(test_Disconnect_ShouldDriveUncoveredActuatorsToDefault_AndHoldCoveredOnes),

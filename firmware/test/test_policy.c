@@ -144,7 +144,9 @@ static void test_Dedupe_ShouldRememberResult_AndForgetAfter64(void **state) {
     assert_true(kaiser_dedupe_seen(&d, "id-63", &ok));
 }
 
-int main(void) {
+/* argv[1], when given, runs only the cmocka test of that name (one ctest per behaviour). */
+int main(int argc, char **argv) {
+    if (argc > 1) cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_CircuitBreaker_ShouldOpen_WhenFiveFailuresInClosed),
         cmocka_unit_test(test_CircuitBreaker_ShouldGoHalfOpenAfter30s_AndCloseOnSuccess),

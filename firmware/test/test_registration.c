@@ -256,7 +256,9 @@ static void test_ErrorReport_ShouldCarryCodeCategoryAndBeThrottled_PerCodePer60s
     assert_string_equal(fp_field(fp, "system/error", "category"), "HARDWARE");
 }
 
-int main(void) {
+/* argv[1], when given, runs only the cmocka test of that name (one ctest per behaviour). */
+int main(int argc, char **argv) {
+    if (argc > 1) cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_Connect_ShouldAnnounceSessionAndSubscribe12Topics_WhenConnected, fx_setup, fx_teardown),
         cmocka_unit_test(test_Connect_ShouldUseConfiguredKaiserId_ForAnnounceAndSubscriptions),

@@ -117,7 +117,9 @@ static void test_TopicTable_ShouldMatchContractTopicsYaml_WhenComparedRowByRow(v
         if (!seen[k]) fail_msg("firmware kind %s is not in topics.yaml", kaiser_topic_pattern((kaiser_topic_kind_t)k));
 }
 
-int main(void) {
+/* argv[1], when given, runs only the cmocka test of that name (one ctest per behaviour). */
+int main(int argc, char **argv) {
+    if (argc > 1) cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_TopicBuilder_ShouldBuildSensorDataTopic_WhenIdsAreValid),
         cmocka_unit_test(test_TopicBuilder_ShouldUseConfiguredKaiserId_WhenNotGod),

@@ -218,7 +218,9 @@ static void test_Vectors_ShouldBeAcceptedByDecoder_ForEveryServerToDeviceTopic(v
     assert_int_equal(d->offline, KAISER_OFFLINE_DISCONNECTED);
 }
 
-int main(void) {
+/* argv[1], when given, runs only the cmocka test of that name (one ctest per behaviour). */
+int main(int argc, char **argv) {
+    if (argc > 1) cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_Vectors_ShouldMatchEncoderOutput_ForEveryDeviceToServerTopic, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_Vectors_ShouldBeAcceptedByDecoder_ForEveryServerToDeviceTopic, fx_setup, fx_teardown),
