@@ -141,6 +141,72 @@ static void test_AckTimeout_ShouldEnterOfflineGrace_WhenNoValidAckFor120s(void *
     assert_int_equal(d->offline, KAISER_OFFLINE_ONLINE);
 }
 
+static void test_OfflineRuleWindow_ShouldWrapMidnight_AndFollowBerlinDst(void **state) {
+    (void)state;
+    const int64_t jan2 = 1735776000; /* 2025-01-02 00:00 UTC, a Thursday */
+    const int64_t jul2 = 1751414400; /* 2025-07-02 00:00 UTC */
+    kaiser_rule_t r = {0};
+    r.tf_enabled = true;
+    r.tf_start_min = 22 * 60;
+    r.tf_end_min = 6 * 60;
+    r.tf_days_mask = 0x7F;
+    assert_true(kaiser_rule_window_open(&r, jan2 + 23 * 3600));
+    assert_true(kaiser_rule_window_open(&r, jan2 + 5 * 3600 + 59 * 60));
+    assert_false(kaiser_rule_window_open(&r, jan2 + 6 * 3600));
+    assert_false(kaiser_rule_window_open(&r, jan2 + 12 * 3600));
+    r.tf_berlin = true;
+    assert_true(kaiser_rule_window_open(&r, jan2 + 21 * 3600 + 1800));  /* 22:30 CET */
+    assert_false(kaiser_rule_window_open(&r, jan2 + 20 * 3600 + 1800)); /* 21:30 CET */
+    assert_true(kaiser_rule_window_open(&r, jul2 + 20 * 3600 + 1800));  /* 22:30 CEST */
+    assert_false(kaiser_rule_window_open(&r, jul2 + 19 * 3600 + 1800)); /* 21:30 CEST */
+    /* DST starts 2025-03-30 01:00 UTC: 03:00 CEST; a 02:00-03:00 local window is skipped that night */
+    r.tf_start_min = 2 * 60;
+    r.tf_end_min = 3 * 60;
+    assert_false(kaiser_rule_window_open(&r, 1743296400 - 1800)); /* 00:30 UTC = 01:30 CET */
+    assert_false(kaiser_rule_window_open(&r, 1743296400));        /* 01:00 UTC = 03:00 CEST: skipped */
+    r.tf_start_min = 1 * 60;
+    assert_true(kaiser_rule_window_open(&r, 1743296400 - 1800));  /* 01:30 CET inside 01:00-03:00 */
+    assert_false(kaiser_rule_window_open(&r, 1743296400 + 60));   /* 03:01 CEST */
+    /* weekday mask: Thursday is bit 4 */
+    r.tf_berlin = false;
+    r.tf_start_min = r.tf_end_min = 0; /* whole day */
+    r.tf_days_mask = 0x7F & ~(1u << 4);
+    assert_false(kaiser_rule_window_open(&r, jan2 + 12 * 3600));
+    r.tf_days_mask = 1u << 4;
+    assert_true(kaiser_rule_window_open(&r, jan2 + 12 * 3600));
+}
+
+static void test_OfflineMode_ShouldForceOff_WhenRuleTimeWindowClosed(void **state) {
+    FX;
+    /* the fake clock is 2025-01-02 ~11:40 UTC; the rule only runs 22:00-06:00 UTC */
+    fp_inject(d, "config", "{\"correlation_id\":\"tw\",\"offline_rules\":[{\"actuator_gpio\":5,\"sensor_gpio\":21,"
+                           "\"sensor_value_type\":\"sht31_temp\",\"activate_above\":28.0,\"deactivate_below\":24.0,"
+                           "\"time_filter\":{\"enabled\":true,\"start_hour\":22,\"start_minute\":0,\"end_hour\":6,"
+                           "\"end_minute\":0,\"days_of_week_mask\":127,\"timezone\":\"UTC\"}}]}");
+    assert_string_equal(fp_field(fp, "config_response", "status"), "success");
+    assert_true(d->rules[0].tf_enabled);
+    cmd(d, 5, "{\"command\":\"ON\",\"correlation_id\":\"on\"}");
+    fp->raw[21][0] = RAW_C(35.0);
+    kaiser_on_disconnected(d);
+    assert_true(fp->gpio[5]); /* covered: held during the grace */
+    fp_advance(fp, d, 31000);
+    assert_false(fp->gpio[5]); /* outside the window: forced OFF although it is hot */
+}
+
+static void test_OfflineMode_ShouldHoldState_WhenTimeWindowAndNoValidTime(void **state) {
+    FX;
+    fp->wall = 0;
+    d->time_offset_s = 0;
+    fp_inject(d, "config", "{\"correlation_id\":\"tw2\",\"offline_rules\":[{\"actuator_gpio\":5,\"sensor_gpio\":21,"
+                           "\"sensor_value_type\":\"sht31_temp\",\"activate_above\":28.0,\"deactivate_below\":24.0,"
+                           "\"time_filter\":{\"enabled\":true,\"start_hour\":22,\"end_hour\":6}}]}");
+    cmd(d, 5, "{\"command\":\"ON\",\"correlation_id\":\"on\"}");
+    fp->raw[21][0] = RAW_C(20.0);
+    kaiser_on_disconnected(d);
+    fp_advance(fp, d, 60000);
+    assert_true(fp->gpio[5]); /* no clock: neither the window nor the hysteresis may switch it */
+}
+
 /* argv[1], when given, runs only the cmocka test of that name (one ctest per behaviour). */
 int main(int argc, char **argv) {
     if (argc > 1) cmocka_set_test_filter(argv[1]);
@@ -155,6 +221,9 @@ int main(int argc, char **argv) {
         T(test_OfflineMode_ShouldSetServerOverride_WhenCommandArrivesWhileActive),
         T(test_ServerStatus_ShouldIgnoreStaleRetainedOffline_RightAfterReconnect),
         T(test_AckTimeout_ShouldEnterOfflineGrace_WhenNoValidAckFor120s),
+        T(test_OfflineRuleWindow_ShouldWrapMidnight_AndFollowBerlinDst),
+        T(test_OfflineMode_ShouldForceOff_WhenRuleTimeWindowClosed),
+        T(test_OfflineMode_ShouldHoldState_WhenTimeWindowAndNoValidTime),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -98,6 +98,11 @@ typedef struct {
     bool is_active;
     bool server_override;
     uint8_t warmup;
+    /* time filter: active only inside [start, end) local time on the days of days_mask (bit0 = Sunday) */
+    bool tf_enabled;
+    bool tf_berlin;          /**< Europe/Berlin (CET/CEST) instead of UTC */
+    uint16_t tf_start_min, tf_end_min;
+    uint8_t tf_days_mask;
 } kaiser_rule_t;
 
 typedef struct {
@@ -232,6 +237,12 @@ int kaiser_publish_sensor_batch(kaiser_device_t *d);
 void kaiser_report_error(kaiser_device_t *d, int code, int severity, const char *message);
 /** Find an actuator by gpio or NULL. */
 kaiser_actuator_t *kaiser_find_actuator(kaiser_device_t *d, int gpio);
+/**
+ * Is Unix time @p ts inside the rule's time window? Europe/Berlin switches to CEST on the last
+ * Sunday of March 01:00 UTC and back on the last Sunday of October 01:00 UTC. Windows with
+ * end < start wrap midnight; start == end means the whole day.
+ */
+bool kaiser_rule_window_open(const kaiser_rule_t *r, int64_t ts);
 /** Current timestamp in Unix seconds (0 when unknown). */
 int64_t kaiser_ts(kaiser_device_t *d);
 

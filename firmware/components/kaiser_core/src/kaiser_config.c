@@ -277,6 +277,23 @@ static void apply_rules(kaiser_device_t *d, const cJSON *arr, agg_t *g) {
         r.activate_below = num_field(it, "activate_below", 0);
         r.deactivate_above = num_field(it, "deactivate_above", 0);
         r.is_active = bool_field(it, "current_state_active", NULL, false);
+        const cJSON *tf = cJSON_GetObjectItemCaseSensitive(it, "time_filter");
+        r.tf_days_mask = 0x7F;
+        if (cJSON_IsObject(tf)) {
+            r.tf_enabled = bool_field(tf, "enabled", NULL, false);
+            double sh = num_field(tf, "start_hour", 0), sm = num_field(tf, "start_minute", 0);
+            double eh = num_field(tf, "end_hour", 0), em = num_field(tf, "end_minute", 0);
+            if (sh < 0 || sh > 23 || sm < 0 || sm > 59 || eh < 0 || eh > 23 || em < 0 || em > 59) {
+                add_failure(g, "offline_rule", r.actuator_gpio, 2010, "OUT_OF_RANGE", "time_filter hour/minute out of range");
+                continue;
+            }
+            r.tf_start_min = (uint16_t)(sh * 60 + sm);
+            r.tf_end_min = (uint16_t)(eh * 60 + em);
+            r.tf_days_mask = (uint8_t)((int)num_field(tf, "days_of_week_mask", 0x7F) & 0x7F);
+            const char *tz = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(tf, "timezone"));
+            r.tf_berlin = tz && (!strcmp(tz, "Europe/Berlin") || !strcmp(tz, "CET") || !strcmp(tz, "CEST"));
+        }
+        if (strncmp(r.value_type, "__twindow_", 10) == 0) r.enabled = r.actuator_gpio != 255 && r.tf_enabled;
         rules[n++] = r;
         g->ok++;
     }
@@ -327,6 +344,14 @@ static void persist(kaiser_device_t *d) {
         cJSON_AddNumberToObject(o, "activate_below", x->activate_below);
         cJSON_AddNumberToObject(o, "deactivate_above", x->deactivate_above);
         cJSON_AddBoolToObject(o, "current_state_active", x->is_active);
+        cJSON *tf = cJSON_AddObjectToObject(o, "time_filter");
+        cJSON_AddBoolToObject(tf, "enabled", x->tf_enabled);
+        cJSON_AddNumberToObject(tf, "start_hour", x->tf_start_min / 60);
+        cJSON_AddNumberToObject(tf, "start_minute", x->tf_start_min % 60);
+        cJSON_AddNumberToObject(tf, "end_hour", x->tf_end_min / 60);
+        cJSON_AddNumberToObject(tf, "end_minute", x->tf_end_min % 60);
+        cJSON_AddNumberToObject(tf, "days_of_week_mask", x->tf_days_mask);
+        cJSON_AddStringToObject(tf, "timezone", x->tf_berlin ? "Europe/Berlin" : "UTC");
         cJSON_AddItemToArray(r, o);
     }
     cJSON *arrs[3] = {s, a, r};

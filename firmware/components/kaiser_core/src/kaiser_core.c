@@ -613,6 +613,50 @@ static void enter_offline_active(kaiser_device_t *d) {
     }
 }
 
+/* Days since 1970-01-01 of a civil date (proleptic Gregorian; H. Hinnant's algorithm). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int64_t year_of_days(int64_t z) {
+    z += 719468;
+    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const unsigned doe = (unsigned)(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+    return (int64_t)yoe + era * 400 + (m <= 2);
+}
+
+static int64_t last_sunday(int64_t year, unsigned month) {
+    int64_t last = days_from_civil(month == 12 ? year + 1 : year, month == 12 ? 1 : month + 1, 1) - 1;
+    int64_t wd = ((last % 7) + 7 + 4) % 7; /* 0 = Sunday; 1970-01-01 was a Thursday */
+    return last - wd;
+}
+
+bool kaiser_rule_window_open(const kaiser_rule_t *r, int64_t ts) {
+    if (!r->tf_enabled) return true;
+    int64_t local = ts;
+    if (r->tf_berlin) {
+        int64_t year = year_of_days(ts >= 0 ? ts / 86400 : (ts - 86399) / 86400);
+        int64_t dst_on = last_sunday(year, 3) * 86400 + 3600, dst_off = last_sunday(year, 10) * 86400 + 3600;
+        local += (ts >= dst_on && ts < dst_off) ? 7200 : 3600;
+    }
+    int64_t days = local >= 0 ? local / 86400 : (local - 86399) / 86400;
+    int wd = (int)(((days % 7) + 7 + 4) % 7);
+    if (!(r->tf_days_mask & (1u << wd))) return false;
+    unsigned minute = (unsigned)((local - days * 86400) / 60);
+    unsigned s = r->tf_start_min, e = r->tf_end_min;
+    if (s == e) return true;
+    return s < e ? (minute >= s && minute < e) : (minute >= s || minute < e);
+}
+
 static bool calibration_type(const char *t) {
     return strcmp(t, "ph") == 0 || strcmp(t, "ec") == 0 || strcmp(t, "moisture") == 0 || strncmp(t, "soil", 4) == 0;
 }
@@ -626,6 +670,27 @@ void k_rules_evaluate(kaiser_device_t *d) {
         if (calibration_type(r->value_type)) {
             if (r->is_active && k_set_output(d, a, false, 0, "firmware:offline_rule")) r->is_active = false;
             continue;
+        }
+        if (r->tf_enabled) {
+            int64_t ts = kaiser_ts(d);
+            if (ts <= 0) continue; /* no valid time: hold the state */
+            bool open = kaiser_rule_window_open(r, ts);
+            if (strncmp(r->value_type, "__twindow_", 10) == 0) {
+                /* time-window-only rule: fixed target inside the window, OFF outside */
+                bool target = open && strcmp(r->value_type, "__twindow_on") == 0;
+                if ((a->state != target || r->is_active != target) && k_set_output(d, a, target, 0, "firmware:offline_rule")) {
+                    r->is_active = target;
+                    k_publish_status(d, a);
+                }
+                continue;
+            }
+            if (!open) {
+                if ((r->is_active || a->state) && k_set_output(d, a, false, 0, "firmware:offline_rule")) {
+                    r->is_active = false;
+                    k_publish_status(d, a);
+                }
+                continue;
+            }
         }
         double v;
         if (!k_cached_value(d, r->sensor_gpio, r->value_type, &v)) {
