@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -485,6 +486,17 @@ int main(int argc, char **argv) {
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
+    /* libmosquitto uses 3 descriptors per client (socket + wake-up pair): lift the soft limit. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)g_opt.count * 3u + 16u) {
+        fprintf(stderr, "kaiser-vdev: open-file limit %lu is too low for %d devices (need ~%d)\n",
+                (unsigned long)rl.rlim_cur, g_opt.count, g_opt.count * 3 + 16);
+        return 1;
+    }
     mosquitto_lib_init();
     g_start_ms = mono_ms();
     vdev_t *devs = calloc((size_t)g_opt.count, sizeof *devs);

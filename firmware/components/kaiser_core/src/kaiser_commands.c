@@ -136,20 +136,20 @@ static void ack_reject(kaiser_device_t *d, const char *code) {
 
 static void handle_heartbeat_ack(kaiser_device_t *d, const cJSON *root) {
     const char *status = jstr(root, "status");
-    if (status == NULL) return ack_reject(d, "MISSING_ACK_STATUS");
+    if (status == NULL) { ack_reject(d, "MISSING_ACK_STATUS"); return; }
     if (strcmp(status, "online") != 0 && strcmp(status, "approved") != 0 && strcmp(status, "pending_approval") != 0 &&
         strcmp(status, "rejected") != 0 && strcmp(status, "error") != 0)
-        return ack_reject(d, "UNKNOWN_ACK_STATUS");
+        { ack_reject(d, "UNKNOWN_ACK_STATUS"); return; }
     const cJSON *ep = cJSON_GetObjectItemCaseSensitive(root, "handover_epoch");
-    if (ep == NULL) return ack_reject(d, "MISSING_HANDOVER_EPOCH");
+    if (ep == NULL) { ack_reject(d, "MISSING_HANDOVER_EPOCH"); return; }
     if (!cJSON_IsNumber(ep) || ep->valuedouble < 0 || ep->valuedouble != floor(ep->valuedouble) ||
         ep->valuedouble > 4294967295.0)
-        return ack_reject(d, "INVALID_HANDOVER_EPOCH_TYPE");
+        { ack_reject(d, "INVALID_HANDOVER_EPOCH_TYPE"); return; }
     uint32_t epoch = (uint32_t)ep->valuedouble;
-    if (epoch == 0) return ack_reject(d, "INVALID_HANDOVER_EPOCH");
+    if (epoch == 0) { ack_reject(d, "INVALID_HANDOVER_EPOCH"); return; }
     if (d->offline == KAISER_OFFLINE_RECONNECTING || d->offline == KAISER_OFFLINE_ACTIVE) {
-        if (d->active_handover_epoch == 0) return ack_reject(d, "MISSING_ACTIVE_SESSION_EPOCH");
-        if (epoch != d->active_handover_epoch) return ack_reject(d, "HANDOVER_EPOCH_MISMATCH");
+        if (d->active_handover_epoch == 0) { ack_reject(d, "MISSING_ACTIVE_SESSION_EPOCH"); return; }
+        if (epoch != d->active_handover_epoch) { ack_reject(d, "HANDOVER_EPOCH_MISMATCH"); return; }
     }
     /* Contract-valid ACK, whatever its status: the gate opens. */
     bool was_registered = d->registered;
@@ -777,24 +777,24 @@ static void handle_subzone(kaiser_device_t *d, kaiser_topic_kind_t kind, const c
     const char *sid = jstr(root, "subzone_id");
     bool valid_id = sid && sid[0] && strlen(sid) <= 32;
     if (kind == KT_SUBZONE_REMOVE || kind == KT_SUBZONE_SAFE) {
-        if (!valid_id) return subzone_ack(d, "error", NULL, corr, "subzone_id is required", "VALIDATION_ERROR");
+        if (!valid_id) { subzone_ack(d, "error", NULL, corr, "subzone_id is required", "VALIDATION_ERROR"); return; }
         kaiser_subzone_t *sz = find_subzone(d, sid);
-        if (sz == NULL) return subzone_ack(d, "error", sid, corr, "Subzone not found", "SUBZONE_NOT_FOUND");
+        if (sz == NULL) { subzone_ack(d, "error", sid, corr, "Subzone not found", "SUBZONE_NOT_FOUND"); return; }
         if (kind == KT_SUBZONE_REMOVE) {
             memset(sz, 0, sizeof *sz);
-            return subzone_ack(d, "subzone_removed", sid, corr, NULL, NULL);
+            { subzone_ack(d, "subzone_removed", sid, corr, NULL, NULL); return; }
         }
         const char *action = jstr(root, "action");
         const cJSON *sm = cJSON_GetObjectItemCaseSensitive(root, "safe_mode");
         bool enable = cJSON_IsBool(sm) ? cJSON_IsTrue(sm) : !(action && strcmp(action, "disable") == 0);
         sz->safe_mode = enable;
-        return subzone_ack(d, enable ? "safe_mode_enabled" : "safe_mode_disabled", sid, corr, NULL, NULL);
+        { subzone_ack(d, enable ? "safe_mode_enabled" : "safe_mode_disabled", sid, corr, NULL, NULL); return; }
     }
-    if (!valid_id) return subzone_ack(d, "error", NULL, corr, "subzone_id is required", "VALIDATION_ERROR");
+    if (!valid_id) { subzone_ack(d, "error", NULL, corr, "subzone_id is required", "VALIDATION_ERROR"); return; }
     const char *parent = jstr(root, "parent_zone_id");
     if (parent && parent[0] && strcmp(parent, d->zone_id) != 0)
-        return subzone_ack(d, "error", sid, corr, "parent_zone_id mismatch", "PARENT_MISMATCH");
-    if (!d->zone_assigned) return subzone_ack(d, "error", sid, corr, "ESP zone not assigned", "ZONE_NOT_ASSIGNED");
+        { subzone_ack(d, "error", sid, corr, "parent_zone_id mismatch", "PARENT_MISMATCH"); return; }
+    if (!d->zone_assigned) { subzone_ack(d, "error", sid, corr, "ESP zone not assigned", "ZONE_NOT_ASSIGNED"); return; }
     const cJSON *gp = cJSON_GetObjectItemCaseSensitive(root, "assigned_gpios");
     kaiser_subzone_t tmp = {0};
     tmp.used = true;
@@ -805,23 +805,23 @@ static void handle_subzone(kaiser_device_t *d, kaiser_topic_kind_t kind, const c
     tmp.safe_mode = cJSON_IsBool(smode) ? cJSON_IsTrue(smode) : true;
     const cJSON *g;
     if (gp != NULL && !cJSON_IsArray(gp))
-        return subzone_ack(d, "error", sid, corr, "subzone config validation failed", "VALIDATION_ERROR");
+        { subzone_ack(d, "error", sid, corr, "subzone config validation failed", "VALIDATION_ERROR"); return; }
     cJSON_ArrayForEach(g, gp) {
         if (!cJSON_IsNumber(g) || g->valueint < 0 || g->valueint > KAISER_GPIO_MAX || tmp.gpio_count >= 16)
-            return subzone_ack(d, "error", sid, corr, "GPIO assignment failed", "GPIO_INVALID");
+            { subzone_ack(d, "error", sid, corr, "GPIO assignment failed", "GPIO_INVALID"); return; }
         for (int i = 0; i < KAISER_MAX_SUBZONES; i++) {
             kaiser_subzone_t *o = &d->subzones[i];
             if (!o->used || strcmp(o->id, sid) == 0) continue;
             for (int k = 0; k < o->gpio_count; k++)
                 if (o->gpios[k] == g->valueint)
-                    return subzone_ack(d, "error", sid, corr, "GPIO assignment failed", "GPIO_CONFLICT");
+                    { subzone_ack(d, "error", sid, corr, "GPIO assignment failed", "GPIO_CONFLICT"); return; }
         }
         tmp.gpios[tmp.gpio_count++] = g->valueint;
     }
     kaiser_subzone_t *slot = find_subzone(d, sid);
     for (int i = 0; slot == NULL && i < KAISER_MAX_SUBZONES; i++)
         if (!d->subzones[i].used) slot = &d->subzones[i];
-    if (slot == NULL) return subzone_ack(d, "error", sid, corr, "subzone config validation failed", "SUBZONE_LIMIT");
+    if (slot == NULL) { subzone_ack(d, "error", sid, corr, "subzone config validation failed", "SUBZONE_LIMIT"); return; }
     *slot = tmp;
     subzone_ack(d, "subzone_assigned", sid, corr, NULL, NULL);
 }

@@ -61,6 +61,14 @@ uint32_t kaiser_backoff_ms(uint32_t attempt, uint32_t rnd, char last) {
 }
 
 /* ------------------------------------------------------------------ outbox */
+
+/* strdup is POSIX, not C11: keep the core strictly portable. */
+static char *dup_str(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p) memcpy(p, s, n);
+    return p;
+}
 void kaiser_outbox_init(kaiser_outbox_t *o) { memset(o, 0, sizeof *o); }
 
 static void msg_free(kaiser_msg_t *m) {
@@ -120,7 +128,7 @@ kaiser_outbox_rc_t kaiser_outbox_push(kaiser_outbox_t *o, const char *topic, con
         }
     }
     kaiser_msg_t m = {0};
-    m.topic = strdup(topic);
+    m.topic = dup_str(topic);
     m.payload = malloc(len + 1);
     if (m.topic == NULL || m.payload == NULL) {
         free(m.topic);
