@@ -91,14 +91,17 @@ public final class IngestDrainer extends ServiceSupport {
                 stalled = false;
                 continue;
             }
-            attempts++;
+            // only failures while the database answers hint at a bad message; an outage is waited out
+            if (!(rootOf(failure) instanceof CircuitOpenException)) {
+                attempts = databaseReachable.getAsBoolean() ? attempts + 1 : 0;
+            }
             failedAttempts.incrementAndGet();
             lastFailure = failure.getClass().getSimpleName() + ": " + failure.getMessage();
             if (!stalled) {
                 LOG.warn("Ingest batch of {} at {} failed, will retry: {}", batch.size(), batch.get(0).position(), lastFailure);
             }
             stalled = true;
-            if (attempts >= attemptsBeforeIsolation && databaseReachable.getAsBoolean()) {
+            if (attempts >= attemptsBeforeIsolation) {
                 LOG.warn("Ingest batch at {} keeps failing while the database answers: isolating the failing message", batch.get(0).position());
                 isolate(batch);
                 attempts = 0;
@@ -124,6 +127,10 @@ public final class IngestDrainer extends ServiceSupport {
     private void isolate(List<InboundMessage> batch) {
         for (InboundMessage m : batch) {
             Exception failure = send(List.of(m));
+            if (failure != null && (rootOf(failure) instanceof CircuitOpenException || !databaseReachable.getAsBoolean())) {
+                // not this message's fault: stop here and let the normal loop retry
+                return;
+            }
             if (failure != null) {
                 Exchange dl = new DefaultExchange(camel);
                 dl.getMessage().setHeader(KaiserHeaders.INBOUND, m);
@@ -139,6 +146,15 @@ public final class IngestDrainer extends ServiceSupport {
             journal.commit(m.next());
             processed.incrementAndGet();
         }
+    }
+
+    private static Throwable rootOf(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof IngestUnavailableException) {
+                return t;
+            }
+        }
+        return e;
     }
 
     private void commit(List<InboundMessage> batch) {

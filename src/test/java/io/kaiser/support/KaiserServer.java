@@ -121,7 +121,7 @@ public final class KaiserServer implements AutoCloseable {
     }
 
     public String jdbcUrl() {
-        return infra.jdbcUrl(database);
+        return properties.getProperty("kaiser.db.url");
     }
 
     /** Topic of a device of this server: {@code kaiser/<id>/esp/<esp>/<suffix>}. */

@@ -60,18 +60,26 @@ public final class MqttTestClient implements AutoCloseable {
     }
 
     public void publish(String topic, String payload, int qos, boolean retained) {
-        try {
-            client.publish(topic, payload.getBytes(StandardCharsets.UTF_8), qos, retained);
-        } catch (MqttException e) {
-            throw new IllegalStateException(e);
-        }
+        publish(topic, payload.getBytes(StandardCharsets.UTF_8), qos, retained);
     }
 
     public void publish(String topic, byte[] payload, int qos) {
-        try {
-            client.publish(topic, payload, qos, false);
-        } catch (MqttException e) {
-            throw new IllegalStateException(e);
+        publish(topic, payload, qos, false);
+    }
+
+    /** Publishes; when the client's in-flight window is momentarily full, waits for it to drain and retries. */
+    public void publish(String topic, byte[] payload, int qos, boolean retained) {
+        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        while (true) {
+            try {
+                client.publish(topic, payload, qos, retained);
+                return;
+            } catch (MqttException e) {
+                if (e.getReasonCode() != 32202 || System.nanoTime() > deadline) {
+                    throw new IllegalStateException(e);
+                }
+                java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+            }
         }
     }
 
