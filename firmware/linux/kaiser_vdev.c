@@ -368,16 +368,17 @@ static void print_stats(vdev_t *devs, int n, bool final) {
         s.commands_executed += x->commands_executed;
         s.duplicates_ignored += x->duplicates_ignored;
         s.acks_valid += x->acks_valid;
+        s.acks_rejected += x->acks_rejected;
         s.buffered += x->buffered;
         s.connects += x->connects;
         s.disconnects += x->disconnects;
         s.publish_failed += x->publish_failed;
     }
     printf("{\"t\":%.1f,\"final\":%s,\"devices\":%d,\"connected\":%ld,\"registered\":%ld,\"sent\":%u,\"received\":%u,"
-           "\"heartbeats\":%u,\"data\":%u,\"commands\":%u,\"duplicates\":%u,\"acks\":%u,\"buffered\":%u,"
+           "\"heartbeats\":%u,\"data\":%u,\"commands\":%u,\"duplicates\":%u,\"acks\":%u,\"acks_rejected\":%u,\"buffered\":%u,"
            "\"publish_failed\":%u,\"connects\":%u,\"disconnects\":%u}\n",
            (double)(mono_ms() - g_start_ms) / 1000.0, final ? "true" : "false", n, connected, registered, s.published,
-           s.received, s.heartbeats, s.data_msgs, s.commands_executed, s.duplicates_ignored, s.acks_valid, s.buffered,
+           s.received, s.heartbeats, s.data_msgs, s.commands_executed, s.duplicates_ignored, s.acks_valid, s.acks_rejected, s.buffered,
            s.publish_failed, s.connects, s.disconnects);
     fflush(stdout);
 }
