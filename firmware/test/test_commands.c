@@ -144,6 +144,24 @@ static void test_ZoneAssign_ShouldAckError_WhenZoneIdInvalid(void **state) {
     assert_string_equal(fp_field(fp, "zone/ack", "correlation_id"), "z-3");
 }
 
+static void test_ZoneAssign_ShouldRunOnce_WhenCorrelationIdRepeats(void **state) {
+    FX;
+    const char *z = "{\"zone_id\":\"gh_1\",\"kaiser_id\":\"god\",\"correlation_id\":\"z-dup\"}";
+    fp_inject(d, "zone/assign", z);
+    fp_inject(d, "zone/assign", "{\"zone_id\":\"gh_2\",\"kaiser_id\":\"god\",\"correlation_id\":\"z-other\"}");
+    int hb = fp_count(fp, "system/heartbeat");
+    fp_inject(d, "zone/assign", z); /* redelivered late: must not move the device back to gh_1 */
+    assert_string_equal(d->zone_id, "gh_2");
+    assert_string_equal(fp_field(fp, "zone/ack", "correlation_id"), "z-dup");
+    assert_string_equal(fp_field(fp, "zone/ack", "message"), "Duplicate command ignored (already executed)");
+    assert_int_equal(fp_count(fp, "system/heartbeat"), hb); /* nothing executed */
+    fp_inject(d, "subzone/assign", "{\"subzone_id\":\"bed_a\",\"assigned_gpios\":[4],\"correlation_id\":\"s-dup\"}");
+    fp_inject(d, "subzone/remove", "{\"subzone_id\":\"bed_a\",\"correlation_id\":\"s-rm\"}");
+    fp_inject(d, "subzone/assign", "{\"subzone_id\":\"bed_a\",\"assigned_gpios\":[4],\"correlation_id\":\"s-dup\"}");
+    assert_false(d->subzones[0].used); /* not re-created by the duplicate */
+    assert_int_equal(d->stats.duplicates_ignored, 2);
+}
+
 static void test_SubzoneAssign_ShouldValidateZoneParentAndGpioConflicts(void **state) {
     FX;
     fp_inject(d, "subzone/assign", "{\"subzone_id\":\"bed_a\",\"assigned_gpios\":[4],\"correlation_id\":\"s-0\"}");
@@ -220,6 +238,7 @@ int main(int argc, char **argv) {
         T(test_ZoneAssign_ShouldRemoveZoneAndSubzones_WhenZoneIdEmpty),
         T(test_ZoneAssign_ShouldAckError_WhenZoneIdInvalid),
         T(test_SubzoneAssign_ShouldValidateZoneParentAndGpioConflicts),
+        T(test_ZoneAssign_ShouldRunOnce_WhenCorrelationIdRepeats),
         T(test_SensorData_ShouldPublishConvertedValues_PerInterval),
         T(test_SensorData_ShouldNotPublish_WhenDs18b20ReadsMinus127),
         T(test_SensorCommand_ShouldMeasureAndRespond_WhenMeasure),

@@ -2,6 +2,26 @@
  * heartbeat ACK contract, reconnect backoff, circuit breaker and the offline buffer on the device. */
 #include "test_common.h"
 
+static void test_Boot_ShouldDriveActuatorsToDefaultStateAndCountBoots_WhenConfigPersisted(void **state) {
+    FX;
+    assert_int_equal(d->boot_count, 1);
+    assert_int_equal(kaiser_apply_config_json(d, "{\"actuators\":[{\"gpio\":5,\"actuator_type\":\"relay\",\"actuator_name\":\"R\","
+                                                 "\"default_state\":true},{\"gpio\":6,\"actuator_type\":\"pump\",\"actuator_name\":\"P\","
+                                                 "\"inverted_logic\":true}]}"), 0);
+    memset(fp->gpio, 0, sizeof fp->gpio);
+    kaiser_device_t *d2 = calloc(1, sizeof *d2);
+    kaiser_port_t p = fp_port(fp);
+    assert_int_equal(kaiser_init(d2, &p, NULL, "ESP_A1B2C3", NULL), 0);
+    assert_int_equal(d2->boot_count, 2);
+    assert_true(fp->gpio[5]);  /* default_state ON */
+    assert_true(fp->gpio[6]);  /* OFF with inverted logic = high level */
+    assert_int_equal(d2->state, KAISER_STATE_PENDING_APPROVAL);
+    assert_false(d2->connected);
+    assert_int_equal(fp->npubs, 0); /* nothing is published before the connect */
+    kaiser_deinit(d2);
+    free(d2);
+}
+
 static void test_Connect_ShouldAnnounceSessionAndSubscribe12Topics_WhenConnected(void **state) {
     FX;
     kaiser_on_connected(d);
@@ -260,6 +280,7 @@ static void test_ErrorReport_ShouldCarryCodeCategoryAndBeThrottled_PerCodePer60s
 int main(int argc, char **argv) {
     if (argc > 1) cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_Boot_ShouldDriveActuatorsToDefaultStateAndCountBoots_WhenConfigPersisted, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_Connect_ShouldAnnounceSessionAndSubscribe12Topics_WhenConnected, fx_setup, fx_teardown),
         cmocka_unit_test(test_Connect_ShouldUseConfiguredKaiserId_ForAnnounceAndSubscriptions),
         cmocka_unit_test_setup_teardown(test_Will_ShouldBeRetainedQos1OfflinePayload_WhenBuilt, fx_setup, fx_teardown),

@@ -695,11 +695,14 @@ static cJSON *zone_ack(kaiser_device_t *d, const char *status, const char *corr)
     return o;
 }
 
+static kaiser_subzone_t *find_subzone(kaiser_device_t *d, const char *id);
+static bool subzone_ack(kaiser_device_t *d, const char *status, const char *sid, const char *corr, const char *message,
+                        const char *reason_code);
+static bool handle_subzone(kaiser_device_t *d, kaiser_topic_kind_t kind, const cJSON *root, const char *corr);
+
 static bool zone_id_ok(const char *s) { return s[0] == '\0' || (strlen(s) <= 32 && kaiser_esp_id_valid(s)); }
 
-static void handle_zone_assign(kaiser_device_t *d, const cJSON *root) {
-    char fb[80];
-    const char *corr = corr_of(d, root, fb, sizeof fb);
+static bool handle_zone_assign(kaiser_device_t *d, const cJSON *root, const char *corr) {
     const char *zid = jstr(root, "zone_id");
     const char *mz = jstr(root, "master_zone_id");
     const char *zn = jstr(root, "zone_name");
@@ -716,7 +719,7 @@ static void handle_zone_assign(kaiser_device_t *d, const cJSON *root) {
         cJSON_AddStringToObject(o, "message", "Zone validation failed");
         cJSON_AddStringToObject(o, "correlation_id", corr);
         k_send_json(d, KT_ZONE_ACK, 0, o);
-        return;
+        return false;
     }
     if (zid[0] == '\0') {
         memset(d->subzones, 0, sizeof d->subzones);
@@ -728,7 +731,7 @@ static void handle_zone_assign(kaiser_device_t *d, const cJSON *root) {
         k_send_json(d, KT_ZONE_ACK, 0, zone_ack(d, "zone_removed", corr));
         d->state = KAISER_STATE_PENDING_APPROVAL;
         k_force_heartbeat(d);
-        return;
+        return true;
     }
     k_copy(d->zone_id, sizeof d->zone_id, zid);
     k_copy(d->master_zone_id, sizeof d->master_zone_id, mz);
@@ -746,9 +749,41 @@ static void handle_zone_assign(kaiser_device_t *d, const cJSON *root) {
     if (d->state != KAISER_STATE_ERROR && d->state != KAISER_STATE_SAFE_MODE && d->state != KAISER_STATE_PENDING_APPROVAL)
         d->state = KAISER_STATE_ZONE_CONFIGURED;
     k_force_heartbeat(d);
+    return true;
 }
 
-static void subzone_ack(kaiser_device_t *d, const char *status, const char *sid, const char *corr, const char *message,
+/* Zone and subzone commands run at most once per correlation_id; a duplicate gets the ack of the
+ * current state (or an error ack if the first run failed) without touching anything. */
+static void handle_zone_family(kaiser_device_t *d, kaiser_topic_kind_t kind, const cJSON *root) {
+    char fb[80];
+    const char *corr = corr_of(d, root, fb, sizeof fb);
+    bool has_corr = meta_str(root, "correlation_id") != NULL || meta_str(root, "intent_id") != NULL;
+    bool prev;
+    if (has_corr && kaiser_dedupe_seen(&d->dedupe, corr, &prev)) {
+        d->stats.duplicates_ignored++;
+        if (kind == KT_ZONE_ASSIGN) {
+            cJSON *o = zone_ack(d, !prev ? "error" : d->zone_assigned ? "zone_assigned" : "zone_removed", corr);
+            cJSON_AddStringToObject(o, "message", "Duplicate command ignored (already executed)");
+            k_send_json(d, KT_ZONE_ACK, 0, o);
+        } else {
+            const char *sid = jstr(root, "subzone_id");
+            kaiser_subzone_t *sz = find_subzone(d, sid);
+            const char *status = !prev                       ? "error"
+                                 : kind == KT_SUBZONE_ASSIGN ? "subzone_assigned"
+                                 : kind == KT_SUBZONE_REMOVE ? "subzone_removed"
+                                 : (sz && sz->safe_mode)     ? "safe_mode_enabled"
+                                                             : "safe_mode_disabled";
+            subzone_ack(d, status, sid, corr, prev ? NULL : "Duplicate command ignored (already executed)",
+                        prev ? NULL : "DUPLICATE");
+        }
+        return;
+    }
+    bool ok = kind == KT_ZONE_ASSIGN ? handle_zone_assign(d, root, corr) : handle_subzone(d, kind, root, corr);
+    d->stats.commands_executed++;
+    if (has_corr) kaiser_dedupe_remember(&d->dedupe, corr, ok);
+}
+
+static bool subzone_ack(kaiser_device_t *d, const char *status, const char *sid, const char *corr, const char *message,
                         const char *reason_code) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "esp_id", d->esp_id);
@@ -763,6 +798,7 @@ static void subzone_ack(kaiser_device_t *d, const char *status, const char *sid,
         else cJSON_AddNumberToObject(o, "error_code", 2506);
     }
     k_send_json(d, KT_SUBZONE_ACK, 0, o);
+    return strcmp(status, "error") != 0;
 }
 
 static kaiser_subzone_t *find_subzone(kaiser_device_t *d, const char *id) {
@@ -771,30 +807,28 @@ static kaiser_subzone_t *find_subzone(kaiser_device_t *d, const char *id) {
     return NULL;
 }
 
-static void handle_subzone(kaiser_device_t *d, kaiser_topic_kind_t kind, const cJSON *root) {
-    char fb[80];
-    const char *corr = corr_of(d, root, fb, sizeof fb);
+static bool handle_subzone(kaiser_device_t *d, kaiser_topic_kind_t kind, const cJSON *root, const char *corr) {
     const char *sid = jstr(root, "subzone_id");
     bool valid_id = sid && sid[0] && strlen(sid) <= 32;
     if (kind == KT_SUBZONE_REMOVE || kind == KT_SUBZONE_SAFE) {
-        if (!valid_id) { subzone_ack(d, "error", NULL, corr, "subzone_id is required", "VALIDATION_ERROR"); return; }
+        if (!valid_id) return subzone_ack(d, "error", NULL, corr, "subzone_id is required", "VALIDATION_ERROR");
         kaiser_subzone_t *sz = find_subzone(d, sid);
-        if (sz == NULL) { subzone_ack(d, "error", sid, corr, "Subzone not found", "SUBZONE_NOT_FOUND"); return; }
+        if (sz == NULL) return subzone_ack(d, "error", sid, corr, "Subzone not found", "SUBZONE_NOT_FOUND");
         if (kind == KT_SUBZONE_REMOVE) {
             memset(sz, 0, sizeof *sz);
-            { subzone_ack(d, "subzone_removed", sid, corr, NULL, NULL); return; }
+            return subzone_ack(d, "subzone_removed", sid, corr, NULL, NULL);
         }
         const char *action = jstr(root, "action");
         const cJSON *sm = cJSON_GetObjectItemCaseSensitive(root, "safe_mode");
         bool enable = cJSON_IsBool(sm) ? cJSON_IsTrue(sm) : !(action && strcmp(action, "disable") == 0);
         sz->safe_mode = enable;
-        { subzone_ack(d, enable ? "safe_mode_enabled" : "safe_mode_disabled", sid, corr, NULL, NULL); return; }
+        return subzone_ack(d, enable ? "safe_mode_enabled" : "safe_mode_disabled", sid, corr, NULL, NULL);
     }
-    if (!valid_id) { subzone_ack(d, "error", NULL, corr, "subzone_id is required", "VALIDATION_ERROR"); return; }
+    if (!valid_id) return subzone_ack(d, "error", NULL, corr, "subzone_id is required", "VALIDATION_ERROR");
     const char *parent = jstr(root, "parent_zone_id");
     if (parent && parent[0] && strcmp(parent, d->zone_id) != 0)
-        { subzone_ack(d, "error", sid, corr, "parent_zone_id mismatch", "PARENT_MISMATCH"); return; }
-    if (!d->zone_assigned) { subzone_ack(d, "error", sid, corr, "ESP zone not assigned", "ZONE_NOT_ASSIGNED"); return; }
+        return subzone_ack(d, "error", sid, corr, "parent_zone_id mismatch", "PARENT_MISMATCH");
+    if (!d->zone_assigned) return subzone_ack(d, "error", sid, corr, "ESP zone not assigned", "ZONE_NOT_ASSIGNED");
     const cJSON *gp = cJSON_GetObjectItemCaseSensitive(root, "assigned_gpios");
     kaiser_subzone_t tmp = {0};
     tmp.used = true;
@@ -805,25 +839,25 @@ static void handle_subzone(kaiser_device_t *d, kaiser_topic_kind_t kind, const c
     tmp.safe_mode = cJSON_IsBool(smode) ? cJSON_IsTrue(smode) : true;
     const cJSON *g;
     if (gp != NULL && !cJSON_IsArray(gp))
-        { subzone_ack(d, "error", sid, corr, "subzone config validation failed", "VALIDATION_ERROR"); return; }
+        return subzone_ack(d, "error", sid, corr, "subzone config validation failed", "VALIDATION_ERROR");
     cJSON_ArrayForEach(g, gp) {
         if (!cJSON_IsNumber(g) || g->valueint < 0 || g->valueint > KAISER_GPIO_MAX || tmp.gpio_count >= 16)
-            { subzone_ack(d, "error", sid, corr, "GPIO assignment failed", "GPIO_INVALID"); return; }
+            return subzone_ack(d, "error", sid, corr, "GPIO assignment failed", "GPIO_INVALID");
         for (int i = 0; i < KAISER_MAX_SUBZONES; i++) {
             kaiser_subzone_t *o = &d->subzones[i];
             if (!o->used || strcmp(o->id, sid) == 0) continue;
             for (int k = 0; k < o->gpio_count; k++)
                 if (o->gpios[k] == g->valueint)
-                    { subzone_ack(d, "error", sid, corr, "GPIO assignment failed", "GPIO_CONFLICT"); return; }
+                    return subzone_ack(d, "error", sid, corr, "GPIO assignment failed", "GPIO_CONFLICT");
         }
         tmp.gpios[tmp.gpio_count++] = g->valueint;
     }
     kaiser_subzone_t *slot = find_subzone(d, sid);
     for (int i = 0; slot == NULL && i < KAISER_MAX_SUBZONES; i++)
         if (!d->subzones[i].used) slot = &d->subzones[i];
-    if (slot == NULL) { subzone_ack(d, "error", sid, corr, "subzone config validation failed", "SUBZONE_LIMIT"); return; }
+    if (slot == NULL) return subzone_ack(d, "error", sid, corr, "subzone config validation failed", "SUBZONE_LIMIT");
     *slot = tmp;
-    subzone_ack(d, "subzone_assigned", sid, corr, NULL, NULL);
+    return subzone_ack(d, "subzone_assigned", sid, corr, NULL, NULL);
 }
 
 /* ------------------------------------------------------------------ server status */
@@ -875,10 +909,10 @@ void kaiser_on_message(kaiser_device_t *d, const char *topic, const char *payloa
     case KT_ACTUATOR_EMERGENCY: handle_emergency(d, root); break;
     case KT_BROADCAST_EMERGENCY: handle_broadcast(d, root); break;
     case KT_SYSTEM_COMMAND: handle_system_command(d, root); break;
-    case KT_ZONE_ASSIGN: handle_zone_assign(d, root); break;
+    case KT_ZONE_ASSIGN:
     case KT_SUBZONE_ASSIGN:
     case KT_SUBZONE_REMOVE:
-    case KT_SUBZONE_SAFE: handle_subzone(d, kind, root); break;
+    case KT_SUBZONE_SAFE: handle_zone_family(d, kind, root); break;
     case KT_SERVER_STATUS: handle_server_status(d, root); break;
     default: break;
     }
