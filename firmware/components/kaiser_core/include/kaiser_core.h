@@ -222,11 +222,17 @@ void kaiser_deinit(kaiser_device_t *d);
 int kaiser_will(kaiser_device_t *d, char *topic, size_t tcap, char *payload, size_t pcap);
 /** True when the platform should start a connect attempt now (backoff and breaker allow it). */
 bool kaiser_connect_due(kaiser_device_t *d);
+/** A connect attempt failed (refused, timed out): counts for the breaker and schedules the next attempt. */
 void kaiser_on_connect_failed(kaiser_device_t *d);
+/** CONNACK received: announces the session, subscribes the 12 topics, closes the registration gate. */
 void kaiser_on_connected(kaiser_device_t *d);
+/** Connection lost (or a pending connect failed): closes the gate, drives the offline safety path. */
 void kaiser_on_disconnected(kaiser_device_t *d);
+/** SUBACK for message id @p mid (the bootstrap heartbeat waits for heartbeat/ack and config). */
 void kaiser_on_suback(kaiser_device_t *d, int mid);
+/** One inbound MQTT message; topics that are not this device's are ignored. */
 void kaiser_on_message(kaiser_device_t *d, const char *topic, const char *payload, size_t len);
+/** Run timers: sensors, runtime limits, heartbeat, offline mode, buffer replay. Call every 10..100 ms. */
 void kaiser_tick(kaiser_device_t *d);
 
 /** Apply a config document (the `config` payload) without publishing a response; used at boot and by vdev. */
