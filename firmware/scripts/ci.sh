@@ -9,6 +9,16 @@ FW_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${KAISER_FW_BUILD_DIR:-$FW_DIR/build}"
 URL="${KAISER_MQTT_URL:-mqtt://127.0.0.1:1883}"
 
+echo "== firmware: the portable core includes no ESP-IDF header and hard-codes no kaiser_id"
+if grep -rnE '#include *[<"](esp_|freertos/|driver/|nvs|sdkconfig|mqtt_client)' "$FW_DIR/components/kaiser_core"; then
+    echo "FAIL: ESP-IDF include in kaiser_core"
+    exit 1
+fi
+if grep -rn '"kaiser/god' "$FW_DIR/components" "$FW_DIR/linux"; then
+    echo "FAIL: hard-coded kaiser/god topic"
+    exit 1
+fi
+
 echo "== firmware: configure + build (ASan/UBSan, -Wall -Wextra -Werror)"
 cmake -S "$FW_DIR/host" -B "$BUILD" -DKAISER_SANITIZE=ON -DKAISER_WERROR=ON -DKAISER_BUILD_VDEV=ON >/dev/null
 cmake --build "$BUILD" -j"$(nproc)"
