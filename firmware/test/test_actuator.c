@@ -97,6 +97,31 @@ static void test_Toggle_ShouldBeRefused_WhenNoCorrelationId(void **state) {
     assert_string_equal(fp_field(fp, "actuator/5/response", "message"), "TOGGLE requires correlation_id");
 }
 
+static void test_PumpProtection_ShouldRefuseOn_After60ActivationsPerHour(void **state) {
+    FX;
+    char json[96];
+    for (int i = 0; i < 60; i++) {
+        snprintf(json, sizeof json, "{\"command\":\"ON\",\"correlation_id\":\"p-on-%d\"}", i);
+        cmd(d, 5, json);
+        assert_true(fp->gpio[5]);
+        snprintf(json, sizeof json, "{\"command\":\"OFF\",\"correlation_id\":\"p-off-%d\"}", i);
+        cmd(d, 5, json);
+        fp_advance(fp, d, 1000);
+    }
+    cmd(d, 5, "{\"command\":\"ON\",\"correlation_id\":\"p-61\"}");
+    assert_false(fp->gpio[5]);
+    assert_string_equal(fp_field(fp, "actuator/5/response", "message"), "Pump protection: activation limit reached (60 per hour)");
+    fp_advance(fp, d, 3600000 - 60000 + 1000); /* the first activation leaves the rolling hour */
+    cmd(d, 5, "{\"command\":\"ON\",\"correlation_id\":\"p-62\"}");
+    assert_true(fp->gpio[5]);
+    /* PWM actuators are not pumps: no activation limit */
+    for (int i = 0; i < 70; i++) {
+        snprintf(json, sizeof json, "{\"command\":\"TOGGLE\",\"correlation_id\":\"f-%d\"}", i);
+        cmd(d, 18, json);
+    }
+    assert_int_equal(fp->pwm[18], 0);
+}
+
 static void test_MaxRuntime_ShouldStopAndLatch_WhenOnTooLong(void **state) {
     FX;
     fp_inject(d, "config", "{\"correlation_id\":\"cfg\",\"actuators\":[{\"gpio\":5,\"actuator_type\":\"pump\",\"actuator_name\":\"P\",\"max_runtime_ms\":5000}]}");
@@ -216,6 +241,7 @@ int main(int argc, char **argv) {
         T(test_Toggle_ShouldReturnToOriginalState_WhenToggledTwice),
         T(test_Toggle_ShouldBeRefused_WhenNoCorrelationId),
         T(test_MaxRuntime_ShouldStopAndLatch_WhenOnTooLong),
+        T(test_PumpProtection_ShouldRefuseOn_After60ActivationsPerHour),
         T(test_Duration_ShouldAutoOff_WithAutoDurationSource),
         T(test_EmergencyStop_ShouldLatchAllAndAck_WhenEspEmergency),
         T(test_EmergencyClear_ShouldBeRejected_Within5s_AndAcceptedAfter),

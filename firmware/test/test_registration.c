@@ -22,6 +22,39 @@ static void test_Boot_ShouldDriveActuatorsToDefaultStateAndCountBoots_WhenConfig
     free(d2);
 }
 
+static void test_BootLoop_ShouldEnterSafeMode_AfterSixShortBoots_AndExitOnCommand(void **state) {
+    FX; /* fx_setup was boot 1 */
+    assert_int_equal(kaiser_apply_config_json(d, "{\"actuators\":[{\"gpio\":5,\"actuator_type\":\"pump\",\"actuator_name\":\"P\"}]}"), 0);
+    kaiser_port_t p = fp_port(fp);
+    for (int boot = 2; boot <= 6; boot++) {
+        kaiser_deinit(d);
+        assert_int_equal(kaiser_init(d, &p, NULL, "ESP_A1B2C3", NULL), 0);
+        fp_advance(fp, d, 10000); /* dies after 10 s each time */
+    }
+    assert_int_equal(d->short_boots, 6);
+    assert_int_equal(d->state, KAISER_STATE_SAFE_MODE);
+    fp_register(fp, d);
+    assert_int_equal(d->state, KAISER_STATE_SAFE_MODE); /* an online ACK does not lift the lockout */
+    assert_string_equal(fp_field(fp, "system/heartbeat", "runtime_state_degraded"), "true");
+    fp_advance(fp, d, 100);
+    cmd(d, 5, "{\"command\":\"ON\",\"correlation_id\":\"sl\"}");
+    assert_false(fp->gpio[5]);
+    assert_string_equal(fp_field(fp, "actuator/5/response", "message"), "Rejected before execution (reason_code=SAFETY_LOCKED)");
+    fp_inject(d, "system/command", "{\"command\":\"exit_safe_mode\",\"correlation_id\":\"x\"}");
+    assert_int_equal(d->state, KAISER_STATE_OPERATIONAL);
+    cmd(d, 5, "{\"command\":\"ON\",\"correlation_id\":\"on\"}");
+    assert_true(fp->gpio[5]);
+}
+
+static void test_BootLoop_ShouldResetShortBootCounter_AfterStableUptime(void **state) {
+    FX;
+    assert_string_equal(fp_kv(fp, "boot_short"), "1");
+    fp_advance(fp, d, 59000);
+    assert_string_equal(fp_kv(fp, "boot_short"), "1");
+    fp_advance(fp, d, 1100);
+    assert_string_equal(fp_kv(fp, "boot_short"), "0");
+}
+
 static void test_Connect_ShouldAnnounceSessionAndSubscribe12Topics_WhenConnected(void **state) {
     FX;
     kaiser_on_connected(d);
@@ -281,6 +314,8 @@ int main(int argc, char **argv) {
     if (argc > 1) cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_Boot_ShouldDriveActuatorsToDefaultStateAndCountBoots_WhenConfigPersisted, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_BootLoop_ShouldEnterSafeMode_AfterSixShortBoots_AndExitOnCommand, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_BootLoop_ShouldResetShortBootCounter_AfterStableUptime, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_Connect_ShouldAnnounceSessionAndSubscribe12Topics_WhenConnected, fx_setup, fx_teardown),
         cmocka_unit_test(test_Connect_ShouldUseConfiguredKaiserId_ForAnnounceAndSubscriptions),
         cmocka_unit_test_setup_teardown(test_Will_ShouldBeRetainedQos1OfflinePayload_WhenBuilt, fx_setup, fx_teardown),

@@ -39,6 +39,9 @@ extern "C" {
 #define KAISER_ACK_TIMEOUT_MS 120000u
 #define KAISER_ERROR_THROTTLE_MS 60000u
 #define KAISER_DEFAULT_MAX_RUNTIME_MS 3600000u
+#define KAISER_PUMP_MAX_ACTIVATIONS_PER_HOUR 60
+#define KAISER_BOOT_LOOP_LIMIT 5        /**< more consecutive short boots than this: SAFE_MODE */
+#define KAISER_BOOT_STABLE_MS 60000u    /**< uptime after which a boot counts as stable */
 
 /** System states; the integers are what `config_status.state` and `status` report. */
 typedef enum {
@@ -87,6 +90,8 @@ typedef struct {
     uint64_t duration_end_ms; /**< 0 = no auto-off pending */
     bool latched;             /**< emergency / runtime-protection latch */
     char command_source[48];
+    uint32_t activations_s[KAISER_PUMP_MAX_ACTIVATIONS_PER_HOUR]; /**< pump/relay: uptime s of recent switch-ons */
+    uint8_t activation_next;
 } kaiser_actuator_t;
 
 typedef struct {
@@ -151,6 +156,8 @@ typedef struct kaiser_device {
     kaiser_state_t state;
     bool approved;
     uint32_t boot_count;
+    uint32_t short_boots;     /**< consecutive boots that did not reach 60 s of uptime */
+    bool boot_stable;
     uint64_t boot_ms;
     int64_t time_offset_s;   /**< server_time - uptime, when the port has no clock */
     int64_t segment_start_ts;

@@ -271,6 +271,11 @@ static bool actuator_execute(kaiser_device_t *d, int gpio, const char *cmd, cons
         k_publish_status(d, a);
         return true;
     }
+    if (target && k_pump_protected(d, a)) {
+        snprintf(msg, cap, "Pump protection: activation limit reached (%d per hour)", KAISER_PUMP_MAX_ACTIVATIONS_PER_HOUR);
+        kaiser_report_error(d, 1050, 1, "Pump protection: activation refused");
+        return false;
+    }
     if (!k_set_output(d, a, target, duty, issued_by)) {
         snprintf(msg, cap, target ? "Failed to turn actuator ON" : "Failed to turn actuator OFF");
         return false;
@@ -621,8 +626,15 @@ static void handle_system_command(kaiser_device_t *d, const cJSON *root) {
         o = sys_reply(d, cmd, true, corr, "All actuators stopped and latched");
     } else if (strcmp(cmd, "exit_safe_mode") == 0) {
         int n = clear_latches(d);
-        char msg[64];
-        snprintf(msg, sizeof msg, "Cleared %d latch(es); actuators stay OFF", n);
+        char msg[96];
+        if (d->state == KAISER_STATE_SAFE_MODE) {
+            /* leave the boot-loop lockout: the operator has looked at the device */
+            d->state = d->approved ? (d->zone_assigned ? KAISER_STATE_ZONE_CONFIGURED : KAISER_STATE_OPERATIONAL)
+                                   : KAISER_STATE_PENDING_APPROVAL;
+            d->short_boots = 0;
+            k_store_u32(d, "boot_short", 0);
+        }
+        snprintf(msg, sizeof msg, "Cleared %d latch(es); actuators stay OFF; state %s", n, k_state_name(d->state));
         o = sys_reply(d, cmd, true, corr, msg);
     } else if (strcmp(cmd, "set_log_level") == 0) {
         const char *lvl = param_str(root, "level");

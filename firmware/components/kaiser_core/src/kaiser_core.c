@@ -356,8 +356,24 @@ kaiser_actuator_t *kaiser_find_actuator(kaiser_device_t *d, int gpio) {
     return NULL;
 }
 
+static bool is_pump(const kaiser_actuator_t *a) { return strcmp(a->type, "pump") == 0 || strcmp(a->type, "relay") == 0; }
+
+/* Pump driver protection: at most 60 switch-ons per rolling hour for pumps and relays. */
+bool k_pump_protected(kaiser_device_t *d, const kaiser_actuator_t *a) {
+    if (!is_pump(a) || a->state) return false;
+    uint32_t now_s = (uint32_t)((k_now(d) - d->boot_ms) / 1000u) + 3600u; /* +1 h: empty slots (0) are old */
+    int recent = 0;
+    for (int i = 0; i < KAISER_PUMP_MAX_ACTIVATIONS_PER_HOUR; i++)
+        if (a->activations_s[i] != 0 && now_s - a->activations_s[i] < 3600u) recent++;
+    return recent >= KAISER_PUMP_MAX_ACTIVATIONS_PER_HOUR;
+}
+
 bool k_set_output(kaiser_device_t *d, kaiser_actuator_t *a, bool on, uint8_t pwm, const char *source) {
     int rc;
+    if (on && k_pump_protected(d, a)) {
+        kaiser_report_error(d, 1050, 1, "Pump protection: more than 60 activations in one hour refused");
+        return false;
+    }
     if (strcmp(a->type, "pwm") == 0) {
         uint8_t duty = on ? (pwm == 0 ? 255 : pwm) : 0;
         rc = d->port.pwm_write ? d->port.pwm_write(d->port.ctx, a->gpio, duty) : 0;
@@ -370,7 +386,13 @@ bool k_set_output(kaiser_device_t *d, kaiser_actuator_t *a, bool on, uint8_t pwm
         kaiser_report_error(d, 1050, 2, "Actuator set failed");
         return false;
     }
-    if (on && !a->state) a->on_since_ms = k_now(d);
+    if (on && !a->state) {
+        a->on_since_ms = k_now(d);
+        if (is_pump(a)) {
+            a->activations_s[a->activation_next] = (uint32_t)((k_now(d) - d->boot_ms) / 1000u) + 3600u;
+            a->activation_next = (uint8_t)((a->activation_next + 1) % KAISER_PUMP_MAX_ACTIVATIONS_PER_HOUR);
+        }
+    }
     if (!on) {
         a->on_since_ms = 0;
         a->duration_end_ms = 0;
@@ -866,6 +888,8 @@ int kaiser_init(kaiser_device_t *d, const kaiser_port_t *port, const kaiser_opti
     k_copy(d->handover_last_reject, sizeof d->handover_last_reject, "NONE");
     d->boot_count = load_u32(d, "boot_count", 0) + 1;
     k_store_u32(d, "boot_count", d->boot_count);
+    d->short_boots = load_u32(d, "boot_short", 0) + 1;
+    k_store_u32(d, "boot_short", d->short_boots);
     d->approved = load_u32(d, "dev_appr", 0) != 0;
     if (load(d, "zone_id", buf, sizeof buf)) k_copy(d->zone_id, sizeof d->zone_id, buf);
     if (load(d, "master_zone_id", buf, sizeof buf)) k_copy(d->master_zone_id, sizeof d->master_zone_id, buf);
@@ -877,6 +901,10 @@ int kaiser_init(kaiser_device_t *d, const kaiser_port_t *port, const kaiser_opti
     d->applied_gen_off = load_u32(d, "gen_off", 0);
     d->state = d->approved ? (d->zone_assigned ? KAISER_STATE_ZONE_CONFIGURED : KAISER_STATE_OPERATIONAL)
                            : KAISER_STATE_PENDING_APPROVAL;
+    if (d->short_boots > KAISER_BOOT_LOOP_LIMIT) {
+        /* boot loop: actuators stay in their default state and only system commands are accepted */
+        d->state = KAISER_STATE_SAFE_MODE;
+    }
     k_load_persisted_config(d);
     for (int i = 0; i < KAISER_MAX_ACTUATORS; i++) {
         kaiser_actuator_t *a = &d->actuators[i];
@@ -1000,6 +1028,10 @@ void kaiser_tick(kaiser_device_t *d) {
         d->restart_at_ms = 0;
         if (d->port.restart) d->port.restart(d->port.ctx);
         return;
+    }
+    if (!d->boot_stable && now - d->boot_ms >= KAISER_BOOT_STABLE_MS) {
+        d->boot_stable = true;
+        k_store_u32(d, "boot_short", 0);
     }
     run_sensors(d);
     run_actuators(d);

@@ -23,6 +23,7 @@ cJSON *k_actuator_status_json(kaiser_device_t *d, const kaiser_actuator_t *a);
 void k_publish_status(kaiser_device_t *d, kaiser_actuator_t *a);
 void k_publish_all_status(kaiser_device_t *d);
 void k_alert(kaiser_device_t *d, int gpio, const char *type, const char *msg);
+bool k_pump_protected(kaiser_device_t *d, const kaiser_actuator_t *a);
 bool k_set_output(kaiser_device_t *d, kaiser_actuator_t *a, bool on, uint8_t pwm, const char *source);
 void k_to_default(kaiser_device_t *d, kaiser_actuator_t *a, const char *source);
 bool k_cached_value(kaiser_device_t *d, int gpio, const char *type, double *v);
