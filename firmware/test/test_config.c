@@ -129,6 +129,7 @@ static void test_Config_ShouldSurviveReboot_WhenPersisted(void **state) {
     FX;
     fx_hardware(f);
     fp_inject(d, "zone/assign", "{\"zone_id\":\"gh_1\",\"master_zone_id\":\"gh\",\"kaiser_id\":\"god\",\"correlation_id\":\"z\"}");
+    fp_inject(d, "subzone/assign", "{\"subzone_id\":\"bed_a\",\"parent_zone_id\":\"gh_1\",\"assigned_gpios\":[4,5],\"correlation_id\":\"s\"}");
     kaiser_device_t *d2 = calloc(1, sizeof *d2);
     kaiser_port_t p = fp_port(fp);
     assert_int_equal(kaiser_init(d2, &p, NULL, "ESP_A1B2C3", NULL), 0);
@@ -136,6 +137,10 @@ static void test_Config_ShouldSurviveReboot_WhenPersisted(void **state) {
     assert_non_null(kaiser_find_actuator(d2, 18));
     assert_int_equal(d2->sensors[0].gpio, 4);
     assert_string_equal(d2->zone_id, "gh_1");
+    assert_true(d2->subzones[0].used);
+    assert_string_equal(d2->subzones[0].id, "bed_a");
+    assert_int_equal(d2->subzones[0].gpio_count, 2);
+    assert_int_equal(d2->subzones[0].gpios[1], 5);
     assert_true(d2->approved);
     assert_int_equal(d2->boot_count, 2);
     kaiser_deinit(d2);

@@ -675,7 +675,7 @@ static void handle_system_command(kaiser_device_t *d, const cJSON *root) {
         o = sys_reply(d, cmd, true, corr, "Rebooting in 1 s");
         d->restart_at_ms = k_now(d) + 1000u;
     } else if (strcmp(cmd, "factory_reset") == 0 && param_true(root, "confirm")) {
-        static const char *const keys[] = {"zone_id", "master_zone_id", "zone_name", "kaiser_id", "dev_appr",
+        static const char *const keys[] = {"zone_id", "master_zone_id", "zone_name", "kaiser_id", "dev_appr", "subzones",
                                            "cfg_sensors", "cfg_actuators", "cfg_rules", "applied_gen", "gen_sensor",
                                            "gen_act", "gen_off", "log_level"};
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) k_store(d, keys[i], NULL);
@@ -735,6 +735,7 @@ static bool handle_zone_assign(kaiser_device_t *d, const cJSON *root, const char
     }
     if (zid[0] == '\0') {
         memset(d->subzones, 0, sizeof d->subzones);
+        k_persist_subzones(d);
         d->zone_id[0] = d->master_zone_id[0] = d->zone_name[0] = '\0';
         d->zone_assigned = false;
         k_store(d, "zone_id", NULL);
@@ -819,6 +820,50 @@ static kaiser_subzone_t *find_subzone(kaiser_device_t *d, const char *id) {
     return NULL;
 }
 
+/* Subzones persist as one JSON array under storage key "subzones" (re-read by kaiser_init). */
+void k_persist_subzones(kaiser_device_t *d) {
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; i < KAISER_MAX_SUBZONES; i++) {
+        kaiser_subzone_t *z = &d->subzones[i];
+        if (!z->used) continue;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "subzone_id", z->id);
+        cJSON_AddStringToObject(o, "subzone_name", z->name);
+        cJSON_AddStringToObject(o, "parent_zone_id", z->parent_zone_id);
+        cJSON_AddItemToObject(o, "assigned_gpios", cJSON_CreateIntArray(z->gpios, z->gpio_count));
+        cJSON_AddBoolToObject(o, "safe_mode_active", z->safe_mode);
+        cJSON_AddItemToArray(arr, o);
+    }
+    char *txt = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    if (txt) k_store(d, "subzones", txt);
+    cJSON_free(txt);
+}
+
+void k_load_subzones(kaiser_device_t *d, const char *json) {
+    cJSON *arr = cJSON_Parse(json);
+    const cJSON *o;
+    int n = 0;
+    cJSON_ArrayForEach(o, arr) {
+        if (n >= KAISER_MAX_SUBZONES || !cJSON_IsObject(o)) break;
+        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "subzone_id"));
+        if (id == NULL || id[0] == '\0') continue;
+        kaiser_subzone_t *z = &d->subzones[n++];
+        z->used = true;
+        k_copy(z->id, sizeof z->id, id);
+        k_copy(z->name, sizeof z->name, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "subzone_name")));
+        k_copy(z->parent_zone_id, sizeof z->parent_zone_id,
+               cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "parent_zone_id")));
+        z->safe_mode = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "safe_mode_active"));
+        const cJSON *g;
+        cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(o, "assigned_gpios")) {
+            if (z->gpio_count < 16 && cJSON_IsNumber(g) && g->valueint >= 0 && g->valueint <= KAISER_GPIO_MAX)
+                z->gpios[z->gpio_count++] = g->valueint;
+        }
+    }
+    cJSON_Delete(arr);
+}
+
 static bool handle_subzone(kaiser_device_t *d, kaiser_topic_kind_t kind, const cJSON *root, const char *corr) {
     const char *sid = jstr(root, "subzone_id");
     bool valid_id = sid && sid[0] && strlen(sid) <= 32;
@@ -828,12 +873,14 @@ static bool handle_subzone(kaiser_device_t *d, kaiser_topic_kind_t kind, const c
         if (sz == NULL) return subzone_ack(d, "error", sid, corr, "Subzone not found", "SUBZONE_NOT_FOUND");
         if (kind == KT_SUBZONE_REMOVE) {
             memset(sz, 0, sizeof *sz);
+            k_persist_subzones(d);
             return subzone_ack(d, "subzone_removed", sid, corr, NULL, NULL);
         }
         const char *action = jstr(root, "action");
         const cJSON *sm = cJSON_GetObjectItemCaseSensitive(root, "safe_mode");
         bool enable = cJSON_IsBool(sm) ? cJSON_IsTrue(sm) : !(action && strcmp(action, "disable") == 0);
         sz->safe_mode = enable;
+        k_persist_subzones(d);
         return subzone_ack(d, enable ? "safe_mode_enabled" : "safe_mode_disabled", sid, corr, NULL, NULL);
     }
     if (!valid_id) return subzone_ack(d, "error", NULL, corr, "subzone_id is required", "VALIDATION_ERROR");
@@ -869,6 +916,7 @@ static bool handle_subzone(kaiser_device_t *d, kaiser_topic_kind_t kind, const c
         if (!d->subzones[i].used) slot = &d->subzones[i];
     if (slot == NULL) return subzone_ack(d, "error", sid, corr, "subzone config validation failed", "SUBZONE_LIMIT");
     *slot = tmp;
+    k_persist_subzones(d);
     return subzone_ack(d, "subzone_assigned", sid, corr, NULL, NULL);
 }
 

@@ -895,6 +895,11 @@ int kaiser_init(kaiser_device_t *d, const kaiser_port_t *port, const kaiser_opti
     if (load(d, "master_zone_id", buf, sizeof buf)) k_copy(d->master_zone_id, sizeof d->master_zone_id, buf);
     if (load(d, "zone_name", buf, sizeof buf)) k_copy(d->zone_name, sizeof d->zone_name, buf);
     d->zone_assigned = d->zone_id[0] != '\0';
+    {
+        char *sz = malloc(4096);
+        if (sz != NULL && load(d, "subzones", sz, 4096)) k_load_subzones(d, sz);
+        free(sz);
+    }
     d->applied_gen = load_u32(d, "applied_gen", 0);
     d->applied_gen_sensor = load_u32(d, "gen_sensor", 0);
     d->applied_gen_act = load_u32(d, "gen_act", 0);

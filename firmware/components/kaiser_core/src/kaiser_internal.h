@@ -40,5 +40,7 @@ void k_load_persisted_config(kaiser_device_t *d);
 void k_handle_config(kaiser_device_t *d, const char *payload, size_t len);
 /* kaiser_commands.c */
 void k_stop_all(kaiser_device_t *d, const char *reason);
+void k_persist_subzones(kaiser_device_t *d);
+void k_load_subzones(kaiser_device_t *d, const char *json);
 
 #endif
