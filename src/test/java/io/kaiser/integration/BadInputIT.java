@@ -115,14 +115,14 @@ class BadInputIT {
     }
 
     @Test
-    void should_store_the_firmware_batch_vector_with_value_only_readings() throws Exception {
+    void should_store_every_reading_of_the_firmware_batch_vector() throws Exception {
         String batch = java.nio.file.Files.readString(java.nio.file.Path.of("contract/vectors/sensor-batch/cached.json"))
                 .replace("ESP_A1B2C3", ESP);
         device.publish(server.topic(ESP, "sensor/batch"), batch, 1);
         await().atMost(Duration.ofSeconds(10)).until(() -> server.count("SELECT count(*) FROM sensor_data WHERE esp_id = '" + ESP
-                + "' AND measured_at = to_timestamp(1735818030)") == 4);
+                + "' AND measured_at = to_timestamp(1735818001)") == 4);
         assertThat(server.count("SELECT count(*) FROM dead_letters WHERE topic = '" + server.topic(ESP, "sensor/batch") + "'")).isZero();
-        assertThat(server.query("SELECT value FROM sensor_data WHERE esp_id = '" + ESP + "' AND measured_at = to_timestamp(1735818030)"
+        assertThat(server.query("SELECT value FROM sensor_data WHERE esp_id = '" + ESP + "' AND measured_at = to_timestamp(1735818001)"
                 + " AND sensor_type = 'sht31_humidity'").get(0)).containsEntry("value", 60.0);
     }
 
