@@ -550,8 +550,10 @@ int main(int argc, char **argv) {
                     v->restart = false;
                     if (v->mqtt_up || v->connecting) mosquitto_disconnect(v->mosq);
                     v->mqtt_up = v->connecting = false;
+                    kaiser_stats_t keep = v->dev.stats; /* the process-wide counters survive the "reboot" */
                     kaiser_deinit(&v->dev);
                     device_init(v); /* "reboot": fresh RAM state, persisted kv kept */
+                    v->dev.stats = keep;
                 }
                 if (!v->mqtt_up && !v->connecting && kaiser_connect_due(&v->dev)) start_connect(v);
                 kaiser_tick(&v->dev);
