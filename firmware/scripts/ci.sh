@@ -69,7 +69,8 @@ send system-command status system/command
 send emergency-command emergency_stop actuator/emergency
 sleep 6
 send emergency-command clear_emergency actuator/emergency
-wait "$vdev_pid"
+vdev_rc=0
+wait "$vdev_pid" || vdev_rc=$?
 sleep 0.5
 # The vdevs leave with "disconnect with will": clear this run's retained wills from the broker.
 for i in 0001 0002 0003; do
@@ -80,6 +81,7 @@ wait "$ackd_pid" || true
 cat "$smoke/stats.txt"
 final="$(tail -n 1 "$smoke/stats.txt")"
 fail=0
+[ "$vdev_rc" -eq 0 ] || { echo "FAIL: kaiser-vdev exited with status $vdev_rc (sanitizer report above?)"; fail=1; }
 check() { # description, grep pattern on the capture
     if grep -q -- "$2" "$smoke/capture.txt"; then
         echo "ok: $1"
