@@ -26,6 +26,11 @@ cmake --build "$BUILD" -j"$(nproc)"
 echo "== firmware: ctest"
 ctest --test-dir "$BUILD" --output-on-failure -j"$(nproc)"
 
+if python3 -c "import jsonschema" 2>/dev/null; then
+    echo "== firmware: golden vectors against contract/schemas"
+    python3 "$FW_DIR/scripts/validate_vectors.py" "$FW_DIR/../contract"
+fi
+
 echo "== firmware: kaiser-vdev smoke against $URL"
 hostport="${URL#*://}"
 host="${hostport%%:*}"
