@@ -45,6 +45,13 @@ static void test_Robustness_ShouldSurviveMalformedPayloads_OnEveryInboundTopic(v
         "{\"command\":\"onewire/scan\",\"params\":{\"pin\":\"x\"}}", "{\"command\":\"set_log_level\",\"params\":[]}",
         "{\"command\":\"factory_reset\",\"confirm\":\"yes\"}", "{\"command\":\"measure\",\"request_id\":7}",
         "{\"status\":\"offline\",\"reason\":5}",
+        "{\"correlation_id\":\"big\",\"generation\":1e30,\"actuators\":[{\"gpio\":7,\"actuator_type\":\"pump\","
+        "\"actuator_name\":\"x\",\"max_runtime_ms\":1e30,\"default_pwm\":1e30}],\"sensors\":[{\"gpio\":33,"
+        "\"sensor_type\":\"ph\",\"sensor_name\":\"p\",\"i2c_address\":-1e30,\"measurement_interval_seconds\":1e30}],"
+        "\"offline_rules\":[{\"actuator_gpio\":1e30,\"sensor_gpio\":-1e30,\"sensor_value_type\":\"ph\","
+        "\"time_filter\":{\"enabled\":true,\"days_of_week_mask\":1e30}}]}",
+        "{\"command\":\"ON\",\"value\":1e308,\"duration\":1e308,\"correlation_id\":\"huge\"}",
+        "{\"command\":\"PWM\",\"value\":0.5,\"ttl_ms\":1e308,\"created_at_ms\":-1e308,\"correlation_id\":\"ttl\"}",
     };
     for (size_t s = 0; s < NSUF; s++)
         for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) inject_raw(d, SUFFIXES[s], bad[b], strlen(bad[b]));

@@ -197,7 +197,7 @@ static void actuator_response(kaiser_device_t *d, int gpio, const char *cmd, dou
     cJSON_AddNumberToObject(o, "ts", (double)kaiser_ts(d));
     cJSON_AddNumberToObject(o, "gpio", gpio);
     cJSON_AddStringToObject(o, "command", cmd);
-    cJSON_AddNumberToObject(o, "value", isfinite(value) ? round(value * 1000.0) / 1000.0 : 0.0);
+    cJSON_AddNumberToObject(o, "value", isfinite(value) && fabs(value) < 1e9 ? round(value * 1000.0) / 1000.0 : 0.0);
     cJSON_AddNumberToObject(o, "duration", duration);
     cJSON_AddBoolToObject(o, "success", ok);
     cJSON_AddStringToObject(o, "message", message);

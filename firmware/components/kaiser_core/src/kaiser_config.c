@@ -55,6 +55,14 @@ static double num_field(const cJSON *o, const char *a, double dflt) {
     return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
+/* Integer field clamped to [lo, hi] before the cast (a double outside the target range is UB in C). */
+static long long int_field(const cJSON *o, const char *a, long long lo, long long hi, long long dflt) {
+    double v = num_field(o, a, (double)dflt);
+    if (!(v >= (double)lo)) return v != v ? dflt : lo; /* NaN -> default */
+    if (v > (double)hi) return hi;
+    return (long long)v;
+}
+
 static void normalise_type(const char *in, char *out, size_t cap) {
     char low[32];
     size_t i = 0;
@@ -162,7 +170,7 @@ static void apply_sensors(kaiser_device_t *d, const cJSON *arr, agg_t *g) {
         k_copy(s.name, sizeof s.name, name);
         k_copy(s.subzone_id, sizeof s.subzone_id, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "subzone_id")));
         k_copy(s.onewire_address, sizeof s.onewire_address, ow);
-        s.i2c_address = (int)num_field(it, "i2c_address", 0);
+        s.i2c_address = (int)int_field(it, "i2c_address", 0, 127, 0);
         s.raw_mode = bool_field(it, "raw_mode", NULL, true);
         const char *mode = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "operating_mode"));
         s.continuous = mode == NULL || strcmp(mode, "continuous") == 0;
@@ -225,7 +233,8 @@ static void apply_actuators(kaiser_device_t *d, const cJSON *arr, agg_t *g) {
         n.inverted = bool_field(it, "inverted_logic", "inverted", false);
         n.default_state = bool_field(it, "default_state", NULL, false);
         n.default_pwm = (uint8_t)def_pwm;
-        n.max_runtime_ms = max_rt > 0 ? (uint32_t)max_rt : KAISER_DEFAULT_MAX_RUNTIME_MS;
+        n.max_runtime_ms = max_rt > 0 ? (uint32_t)int_field(it, "max_runtime_ms", 1, 86400000, KAISER_DEFAULT_MAX_RUNTIME_MS)
+                                      : KAISER_DEFAULT_MAX_RUNTIME_MS;
         if (cur != NULL) {
             bool structural = strcmp(cur->type, n.type) != 0 || cur->inverted != n.inverted;
             if (!structural) {
@@ -267,8 +276,8 @@ static void apply_rules(kaiser_device_t *d, const cJSON *arr, agg_t *g) {
             continue;
         }
         kaiser_rule_t r = {0};
-        r.actuator_gpio = (int)num_field(it, "actuator_gpio", 255);
-        r.sensor_gpio = (int)num_field(it, "sensor_gpio", 255);
+        r.actuator_gpio = (int)int_field(it, "actuator_gpio", 0, 255, 255);
+        r.sensor_gpio = (int)int_field(it, "sensor_gpio", 0, 255, 255);
         const char *vt = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "sensor_value_type"));
         r.enabled = vt != NULL && strlen(vt) <= 23 && r.actuator_gpio != 255;
         k_copy(r.value_type, sizeof r.value_type, vt);
@@ -289,7 +298,7 @@ static void apply_rules(kaiser_device_t *d, const cJSON *arr, agg_t *g) {
             }
             r.tf_start_min = (uint16_t)(sh * 60 + sm);
             r.tf_end_min = (uint16_t)(eh * 60 + em);
-            r.tf_days_mask = (uint8_t)((int)num_field(tf, "days_of_week_mask", 0x7F) & 0x7F);
+            r.tf_days_mask = (uint8_t)(int_field(tf, "days_of_week_mask", 0, 0x7F, 0x7F) & 0x7F);
             const char *tz = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(tf, "timezone"));
             r.tf_berlin = tz && (!strcmp(tz, "Europe/Berlin") || !strcmp(tz, "CET") || !strcmp(tz, "CEST"));
         }
@@ -482,7 +491,9 @@ void k_handle_config(kaiser_device_t *d, const char *payload, size_t len) {
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(root, "offline_rules");
     const cJSON *gj = cJSON_GetObjectItemCaseSensitive(root, "generation");
     if (gj == NULL && cJSON_IsObject(data)) gj = cJSON_GetObjectItemCaseSensitive(data, "generation");
-    uint32_t gen = cJSON_IsNumber(gj) && gj->valuedouble > 0 ? (uint32_t)gj->valuedouble : 0;
+    uint32_t gen = cJSON_IsNumber(gj) && gj->valuedouble > 0
+                       ? (gj->valuedouble >= 4294967295.0 ? 4294967295u : (uint32_t)gj->valuedouble)
+                       : 0;
     bool stale_s = gen && s && gen <= d->applied_gen_sensor;
     bool stale_a = gen && a && gen <= d->applied_gen_act;
     bool stale_r = gen && r && gen <= d->applied_gen_off;
