@@ -445,7 +445,7 @@ int main(int argc, char **argv) {
         {"ramp-ms", required_argument, 0, 'r'},     {"no-default-config", no_argument, 0, 'C'},
         {"fault-drop-s", required_argument, 0, 1},  {"fault-silent", required_argument, 0, 2},
         {"fault-dup", required_argument, 0, 3},     {"fault-late", required_argument, 0, 4},
-        {"fault-late-ms", required_argument, 0, 5}, {"help", no_argument, 0, '?'},
+        {"fault-late-ms", required_argument, 0, 5}, {"help", no_argument, 0, 'H'},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -465,6 +465,7 @@ int main(int argc, char **argv) {
         case 3: g_opt.fault_dup_pct = atoi(optarg); break;
         case 4: g_opt.fault_late_pct = atoi(optarg); break;
         case 5: g_opt.fault_late_ms = atoi(optarg); break;
+        case 'H': usage(); return 0;
         default: usage(); return 2;
         }
     }
