@@ -55,6 +55,8 @@ static QueueHandle_t s_events;
 static bool s_mqtt_started;
 static bool s_mqtt_connecting;
 static bool s_mqtt_connected;
+static int64_t s_connect_started_us;
+#define CONNECT_TIMEOUT_US (30LL * 1000 * 1000) /* a connect attempt with no CONNECTED/DISCONNECTED event */
 static char s_uri[128], s_user[64], s_pass[64];
 static char s_will_topic[KAISER_TOPIC_MAX], s_will_msg[256];
 
@@ -347,13 +349,21 @@ static void start_connect(kaiser_device_t *dev)
     };
     if (!s_mqtt_started) {
         s_mqtt = esp_mqtt_client_init(&cfg);
+        if (s_mqtt == NULL) {
+            kaiser_on_connect_failed(dev);
+            return;
+        }
         esp_mqtt_client_register_event(s_mqtt, ESP_EVENT_ANY_ID, mqtt_event, NULL);
-        s_mqtt_started = esp_mqtt_client_start(s_mqtt) == ESP_OK;
-        s_mqtt_connecting = s_mqtt_started;
+        s_mqtt_started = true;
     } else {
-        esp_mqtt_set_config(s_mqtt, &cfg); /* refresh the LWT timestamp */
-        s_mqtt_connecting = esp_mqtt_client_reconnect(s_mqtt) == ESP_OK;
+        /* With auto-reconnect disabled the esp-mqtt task ends after a disconnect or a failed
+         * connect; stop() waits for that (it only fails when already stopped), then the LWT
+         * timestamp is refreshed and the client started again. Never called from the event handler. */
+        esp_mqtt_client_stop(s_mqtt);
+        esp_mqtt_set_config(s_mqtt, &cfg);
     }
+    s_mqtt_connecting = esp_mqtt_client_start(s_mqtt) == ESP_OK;
+    s_connect_started_us = esp_timer_get_time();
     if (!s_mqtt_connecting) {
         kaiser_on_connect_failed(dev);
     }
@@ -385,6 +395,11 @@ static void kaiser_task(void *arg)
             }
             free(ev.topic);
             free(ev.data);
+        }
+        if (s_mqtt_connecting && esp_timer_get_time() - s_connect_started_us > CONNECT_TIMEOUT_US) {
+            esp_mqtt_client_stop(s_mqtt);
+            s_mqtt_connecting = false;
+            kaiser_on_connect_failed(dev);
         }
         if (s_wifi_up && !s_mqtt_connected && !s_mqtt_connecting && kaiser_connect_due(dev)) {
             start_connect(dev);
