@@ -55,7 +55,11 @@ public final class LiveEventHub {
 
     /** Mounts the endpoint on the platform-http router; call once the HTTP server runs. */
     public void start(CamelContext camel) {
-        VertxPlatformHttpRouter router = VertxPlatformHttpRouter.lookup(camel);
+        String port = camel.resolvePropertyPlaceholders("{{camel.server.port:8080}}");
+        VertxPlatformHttpRouter router = VertxPlatformHttpRouter.lookup(camel, VertxPlatformHttpRouter.getRouterNameFromPort(Integer.parseInt(port)));
+        if (router == null) {
+            router = VertxPlatformHttpRouter.lookup(camel);
+        }
         if (router == null) {
             throw new IllegalStateException("platform-http (Vert.x) router not found: is camel.server.enabled=true?");
         }
