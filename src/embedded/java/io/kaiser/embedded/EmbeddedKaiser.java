@@ -33,7 +33,9 @@ import org.slf4j.LoggerFactory;
  * <ul>
  *   <li>{@code kaiser.embedded.mqtt-port} / {@code KAISER_EMBEDDED_MQTT_PORT} (default 1883; a free port is used
  *       when it is taken, e.g. by a local Mosquitto)</li>
- *   <li>{@code kaiser.embedded.data-dir} / {@code KAISER_EMBEDDED_DATA_DIR} (default {@code data})</li>
+ *   <li>{@code kaiser.embedded.data-dir} / {@code KAISER_EMBEDDED_DATA_DIR} (default {@code data}): holds
+ *       {@code embedded-postgres}, {@code embedded-hivemq} and {@code embedded-journal} (the ingest journal, unless
+ *       {@code kaiser.ingest.journal-dir} is set)</li>
  * </ul>
  */
 public final class EmbeddedKaiser {
@@ -81,6 +83,10 @@ public final class EmbeddedKaiser {
             System.setProperty("kaiser.db.url", jdbcUrl);
             System.setProperty("kaiser.db.user", "postgres");
             System.setProperty("kaiser.db.password", "");
+            // the ingest journal belongs to this database: keep it apart from an external-mode journal in data/journal
+            if (setting("kaiser.ingest.journal-dir", null) == null) {
+                System.setProperty("kaiser.ingest.journal-dir", dataDir.resolve("embedded-journal").toString());
+            }
             LOG.info("Embedded services up in {} ms: MQTT tcp://127.0.0.1:{}, PostgreSQL {}",
                     TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0), mqttPort, jdbcUrl);
 
