@@ -89,10 +89,12 @@ class CamelCliRunTest {
         camel = pb.start();
 
         String base = "http://127.0.0.1:" + port + "/api/v1";
+        // like `./kaiser camel run`: project directory as working directory (application.properties names
+        // routes/ relatively), where camel run also keeps its .camel-jbang/ work files (git-ignored)
         await("camel run: GET /health says UP (log " + log + ")").atMost(Duration.ofSeconds(60))
                 .pollInterval(Duration.ofMillis(500)).ignoreExceptions()
+                .failFast("camel run exited early, see " + log, () -> !camel.isAlive())
                 .untilAsserted(() -> {
-                    assertThat(camel.isAlive()).as("camel run process alive").isTrue();
                     HttpResponse<String> r = get(base + "/health");
                     assertThat(r.statusCode()).isEqualTo(200);
                     assertThat(r.body()).contains("\"status\":\"UP\"");
