@@ -33,6 +33,8 @@ import org.slf4j.LoggerFactory;
  * <ul>
  *   <li>{@code kaiser.embedded.mqtt-port} / {@code KAISER_EMBEDDED_MQTT_PORT} (default 1883; a free port is used
  *       when it is taken, e.g. by a local Mosquitto)</li>
+ *   <li>{@code kaiser.embedded.mqtt-persistence} / {@code KAISER_EMBEDDED_MQTT_PERSISTENCE}: {@code file} (default,
+ *       sessions and retained messages survive a restart) or {@code in-memory} (starts about 1.5 s faster)</li>
  *   <li>{@code kaiser.embedded.data-dir} / {@code KAISER_EMBEDDED_DATA_DIR} (default {@code data}): holds
  *       {@code embedded-postgres}, {@code embedded-hivemq} and {@code embedded-journal} (the ingest journal, unless
  *       {@code kaiser.ingest.journal-dir} is set)</li>
@@ -149,6 +151,11 @@ public final class EmbeddedKaiser {
     }
 
     private static EmbeddedHiveMQ startBroker(Path dataDir, int port) throws Exception {
+        long t0 = System.nanoTime();
+        String persistence = setting("kaiser.embedded.mqtt-persistence", "file");
+        if (!persistence.equals("file") && !persistence.equals("in-memory")) {
+            throw new IllegalArgumentException("kaiser.embedded.mqtt-persistence must be file or in-memory, not " + persistence);
+        }
         Path home = dataDir.resolve("embedded-hivemq");
         Path conf = Files.createDirectories(home.resolve("conf"));
         Path data = Files.createDirectories(home.resolve("data"));
@@ -166,9 +173,10 @@ public final class EmbeddedKaiser {
                     <mqtt>
                         <packets><max-packet-size>262144</max-packet-size></packets>
                     </mqtt>
+                    <persistence><mode>%s</mode></persistence>
                     <anonymous-usage-statistics><enabled>false</enabled></anonymous-usage-statistics>
                 </hivemq>
-                """.formatted(port);
+                """.formatted(port, persistence);
         Files.writeString(conf.resolve("config.xml"), xml, StandardCharsets.UTF_8);
         EmbeddedHiveMQ broker = EmbeddedHiveMQ.builder()
                 .withConfigurationFolder(conf)
@@ -177,7 +185,8 @@ public final class EmbeddedKaiser {
                 .withoutLoggingBootstrap()
                 .build();
         broker.start().get(60, TimeUnit.SECONDS);
-        LOG.info("Embedded MQTT 5 broker (HiveMQ CE) listening on 127.0.0.1:{}, data in {}", port, data);
+        LOG.info("Embedded MQTT 5 broker (HiveMQ CE) listening on 127.0.0.1:{} after {} ms, {} persistence in {}", port,
+                TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0), persistence, data);
         return broker;
     }
 
