@@ -54,9 +54,20 @@ public final class EmbeddedKaiser {
 
         EmbeddedPostgres postgres = null;
         EmbeddedHiveMQ broker = null;
-        Main main;
+        Main main = KaiserMain.newMain();
         AtomicBoolean hookStopping = new AtomicBoolean();
         CountDownLatch stopped = new CountDownLatch(1);
+        // Ctrl-C / SIGTERM, also while broker and database are still starting: let Camel stop (or not start),
+        // then wait until broker and database are down too.
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            hookStopping.set(true);
+            main.completed();
+            try {
+                stopped.await(60, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "kaiser-embedded-shutdown"));
         int rc = 1;
         try {
             int mqttPort = choosePort(wantedPort);
@@ -92,19 +103,9 @@ public final class EmbeddedKaiser {
             LOG.info("Embedded services up in {} ms: MQTT tcp://127.0.0.1:{}, PostgreSQL {}",
                     TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0), mqttPort, jdbcUrl);
 
-            main = KaiserMain.newMain();
-            Main camelMain = main;
-            // Ctrl-C / SIGTERM: let Camel stop, then wait until broker and database are down too.
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-                hookStopping.set(true);
-                camelMain.completed();
-                try {
-                    stopped.await(60, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }, "kaiser-embedded-shutdown"));
-            rc = main.run(args);
+            if (!hookStopping.get()) {
+                rc = main.run(args);
+            }
         } catch (Throwable e) {
             LOG.error("Embedded Kaiser failed: {}", e.toString(), e);
         } finally {
