@@ -241,7 +241,11 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
 
     @BindToRegistry
     public Health health() {
-        return once("health", () -> new Health(mqttIngress(), mqttPublisher(), database(), ingestReceiver(), ingestDrainer(), liveEvents()));
+        return once("health", () -> {
+            Health h = new Health(mqttIngress(), mqttPublisher(), database(), ingestReceiver(), ingestDrainer(), liveEvents());
+            h.setDeadLetters(ingestRows()::deadLetters);
+            return h;
+        });
     }
 
     /** A checked supplier. */

@@ -17,6 +17,7 @@ public final class Health {
     private final IngestReceiver receiver;
     private final IngestDrainer drainer;
     private final LiveEventHub live;
+    private java.util.function.LongSupplier deadLetters = () -> 0;
 
     public Health(KaiserMqttClient ingress, KaiserMqttClient publisher, Database database, IngestReceiver receiver,
                   IngestDrainer drainer, LiveEventHub live) {
@@ -26,6 +27,10 @@ public final class Health {
         this.receiver = receiver;
         this.drainer = drainer;
         this.live = live;
+    }
+
+    public void setDeadLetters(java.util.function.LongSupplier deadLetters) {
+        this.deadLetters = deadLetters;
     }
 
     public Map<String, Object> report() {
@@ -42,6 +47,7 @@ public final class Health {
         Map<String, Object> ingest = new LinkedHashMap<>();
         ingest.put("received", receiver.received());
         ingest.put("stored", drainer.processed());
+        ingest.put("dead_lettered", deadLetters.getAsLong());
         ingest.put("backlog_bytes", drainer.backlogBytes());
         ingest.put("stalled", drainer.stalled());
         ingest.put("last_failure", drainer.lastFailure());

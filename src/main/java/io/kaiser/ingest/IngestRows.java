@@ -19,6 +19,12 @@ public final class IngestRows {
     private static final Set<String> ALERTS_THAT_SWITCH_OFF = Set.of("emergency_stop", "runtime_protection", "safety_violation",
             "safety_forced_off");
     private static final int MAX_EXCERPT = 2048;
+    private final java.util.concurrent.atomic.LongAdder deadLetters = new java.util.concurrent.atomic.LongAdder();
+
+    /** Messages dead-lettered since this server started. */
+    public long deadLetters() {
+        return deadLetters.sum();
+    }
 
     /** {@code actuator/{gpio}/status}: the device's own view of an actuator, upserted into actuator_states. */
     public Map<String, Object> actuatorStatus(String espId, int gpio, Map<String, Object> p, long receivedAt, long pos) {
@@ -142,6 +148,7 @@ public final class IngestRows {
 
     /** A dead_letters row for a message that broke the contract. */
     public Map<String, Object> deadLetter(InboundMessage m, String reasonCode, String reason) {
+        deadLetters.increment();
         Map<String, Object> row = new LinkedHashMap<>();
         row.put("ingest_pos", m.position());
         row.put("received_at", new Timestamp(m.receivedAt()));
