@@ -118,6 +118,12 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
     int apiDefaultPageSize;
     @PropertyInject("kaiser.api.max-page-size")
     int apiMaxPageSize;
+    @PropertyInject("kaiser.command.rate-limit.per-second")
+    double commandRatePerSecond;
+    @PropertyInject("kaiser.command.rate-limit.burst")
+    double commandRateBurst;
+    @PropertyInject("kaiser.command.max-wait-seconds")
+    int commandMaxWait;
     @PropertyInject("kaiser.telemetry.max-future-skew-seconds")
     long maxFutureSkew;
 
@@ -234,6 +240,38 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
     }
 
     @BindToRegistry
+    public io.kaiser.command.CommandService commandService() {
+        return once("commandService", () -> new io.kaiser.command.CommandService(dataSource(), topicBuilder(),
+                type -> duration("kaiser.command.ack-timeout." + type),
+                type -> duration("kaiser.command.ttl." + type),
+                new io.kaiser.command.CommandService.RateLimiter(commandRatePerSecond, commandRateBurst)));
+    }
+
+    @BindToRegistry
+    public io.kaiser.command.CommandRequests commandRequests() {
+        return once("commandRequests", io.kaiser.command.CommandRequests::new);
+    }
+
+    @BindToRegistry
+    public io.kaiser.command.CommandWaiter commandWaiter() {
+        return once("commandWaiter", () -> new io.kaiser.command.CommandWaiter(dataSource(), commandService(), commandMaxWait));
+    }
+
+    @BindToRegistry
+    public io.kaiser.command.CommandEvents commandEvents() {
+        return once("commandEvents", () -> new io.kaiser.command.CommandEvents(commandService()));
+    }
+
+    /** A duration property ("10s", "500ms", "2m"); "never" or empty means none. */
+    private Duration duration(String key) {
+        String v = camel.getPropertiesComponent().resolveProperty(key).orElse("never").trim();
+        if (v.isEmpty() || v.equals("never")) {
+            return null;
+        }
+        return Duration.ofMillis(org.apache.camel.util.TimeUtils.toMilliSeconds(v));
+    }
+
+    @BindToRegistry
     public IngestDrainer ingestDrainer() {
         return once("ingestDrainer", () -> new IngestDrainer(ingestJournal(), camel, "direct:ingest-batch", "direct:dead-letter", batchSize, maxBackoff,
                 attemptsBeforeIsolation, database()::reachable));
@@ -338,6 +376,7 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
                 return t;
             });
             flusher.scheduleWithFixedDelay(journal::force, fsyncInterval, fsyncInterval, TimeUnit.MILLISECONDS);
+            registry.lookupByNameAndType("commandWaiter", io.kaiser.command.CommandWaiter.class).startListening();
             registry.lookupByNameAndType("mqttPublisher", KaiserMqttClient.class).start();
             registry.lookupByNameAndType("ingestDrainer", IngestDrainer.class).start();
             registry.lookupByNameAndType("mqttIngress", KaiserMqttClient.class).start();
@@ -359,6 +398,7 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
             if (flusher != null) {
                 flusher.shutdownNow();
             }
+            registry.lookupByNameAndType("commandWaiter", io.kaiser.command.CommandWaiter.class).stop();
             registry.lookupByNameAndType("ingestJournal", IngestJournal.class).close();
             registry.lookupByNameAndType("database", Database.class).close();
         }

@@ -212,6 +212,9 @@ public final class ApiRequests {
         if (p.getStatus() == 503) {
             exchange.getMessage().setHeader("Retry-After", "5");
         }
+        if (p instanceof io.kaiser.command.CommandService.RateLimited rl) {
+            exchange.getMessage().setHeader("Retry-After", Long.toString(rl.getRetryAfterSeconds()));
+        }
         return p.body(exchange.getMessage().getHeader(Exchange.HTTP_PATH, String.class));
     }
 

@@ -17,7 +17,15 @@ public final class Http {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** A response with its parsed JSON body. */
-    public record Response(int status, String contentType, String body) {
+    public record Response(int status, String contentType, String body, java.net.http.HttpHeaders headers) {
+        public Response(int status, String contentType, String body) {
+            this(status, contentType, body, null);
+        }
+
+        public String header(String name) {
+            return headers == null ? null : headers.firstValue(name).orElse(null);
+        }
+
         public Map<String, Object> json() {
             try {
                 return JSON.readValue(body, new TypeReference<Map<String, Object>>() { });
@@ -52,10 +60,21 @@ public final class Http {
         return send(b);
     }
 
+    /** POST with extra headers (name, value, name, value, ...). */
+    public static Response post(String url, String body, String... headers) {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(url))
+                .POST(body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body))
+                .header("Content-Type", "application/json");
+        for (int i = 0; i + 1 < headers.length; i += 2) {
+            b.header(headers[i], headers[i + 1]);
+        }
+        return send(b);
+    }
+
     private static Response send(HttpRequest.Builder b) {
         try {
             HttpResponse<String> r = CLIENT.send(b.timeout(Duration.ofSeconds(20)).build(), HttpResponse.BodyHandlers.ofString());
-            return new Response(r.statusCode(), r.headers().firstValue("Content-Type").orElse(""), r.body());
+            return new Response(r.statusCode(), r.headers().firstValue("Content-Type").orElse(""), r.body(), r.headers());
         } catch (Exception e) {
             throw new IllegalStateException(e);
         }

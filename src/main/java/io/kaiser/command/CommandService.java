@@ -1,0 +1,501 @@
+package io.kaiser.command;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Function;
+
+import javax.sql.DataSource;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.kaiser.api.ApiProblem;
+import io.kaiser.mqtt.TopicBuilder;
+
+/**
+ * The command store: creates commands (device checks, emergency latch, Idempotency-Key, rate limit), claims them
+ * for publishing (so a command is published at most once by any instance), and moves their status when the
+ * device answers or time runs out. PostgreSQL holds all state; {@code pg_notify('kaiser_command', id)} tells every
+ * instance that a command changed.
+ */
+public final class CommandService {
+    public static final String NOTIFY_CHANNEL = "kaiser_command";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final DataSource dataSource;
+    private final TopicBuilder topics;
+    private final Function<String, Duration> ackTimeout;
+    private final Function<String, Duration> ttl;
+    private final RateLimiter rateLimiter;
+
+    public CommandService(DataSource dataSource, TopicBuilder topics, Function<String, Duration> ackTimeout,
+                          Function<String, Duration> ttl, RateLimiter rateLimiter) {
+        this.dataSource = dataSource;
+        this.topics = topics;
+        this.ackTimeout = ackTimeout;
+        this.ttl = ttl;
+        this.rateLimiter = rateLimiter;
+    }
+
+    /** Creates a command for a REST request, or returns the earlier one for an Idempotency-Key replay. */
+    public Command issue(CommandSpec spec, String idempotencyKey, String issuedBy) throws SQLException {
+        String key = idempotencyKey == null || idempotencyKey.isBlank() ? null : spec.endpoint() + "|" + idempotencyKey.trim();
+        if (key != null && key.length() > 300) {
+            throw ApiProblem.badRequest("Idempotency-Key must be at most 255 characters");
+        }
+        String hash = spec.requestHash();
+        try (Connection c = dataSource.getConnection()) {
+            if (key != null) {
+                Command earlier = byIdempotencyKey(c, key, hash);
+                if (earlier != null) {
+                    return earlier;
+                }
+            }
+            checkDevice(c, spec);
+            if (!spec.type().startsWith("emergency")) {
+                long retryAfter = rateLimiter.tryAcquire(spec.espId() + "|" + spec.type());
+                if (retryAfter > 0) {
+                    throw new RateLimited(retryAfter, "more than the allowed " + spec.type() + " commands for " + spec.espId()
+                            + "; retry in " + retryAfter + " s");
+                }
+            }
+            String id = UUID.randomUUID().toString();
+            return insert(c, spec, id, null, key, hash, issuedBy);
+        }
+    }
+
+    /** Inserts a command without REST checks (emergency fan-out). */
+    public Command create(Connection c, CommandSpec spec, String correlationId, String incidentId, String issuedBy) throws SQLException {
+        return insert(c, spec, correlationId, incidentId, null, null, issuedBy);
+    }
+
+    private Command insert(Connection c, CommandSpec spec, String id, String incidentId, String key, String hash, String issuedBy)
+            throws SQLException {
+        Map<String, Object> payload = new LinkedHashMap<>(spec.fields());
+        payload.put("correlation_id", id);
+        payload.put("intent_id", id);
+        payload.put("timestamp", System.currentTimeMillis() / 1000);
+        if (issuedBy != null && spec.topicKey().equals("actuator-command")) {
+            payload.put("issued_by", issuedBy);
+        }
+        String topic = topics.outbound(spec.topicKey(), spec.espId(), spec.gpio());
+        int qos = topics.qos(spec.topicKey());
+        String json = json(payload);
+        Duration life = ttl.apply(spec.type());
+        try (PreparedStatement ps = c.prepareStatement("""
+                INSERT INTO commands (correlation_id, esp_id, command_type, gpio, topic, qos, payload, status, idempotency_key,
+                                      request_hash, incident_id, issued_by, expires_at, ack_timeout_ms)
+                VALUES (?, ?, ?, ?, ?, ?, ?::jsonb, 'pending', ?, ?, ?, ?, ?, ?)""")) {
+            ps.setString(1, id);
+            ps.setString(2, spec.espId());
+            ps.setString(3, spec.type());
+            ps.setObject(4, spec.gpio());
+            ps.setString(5, topic);
+            ps.setInt(6, qos);
+            ps.setString(7, json);
+            ps.setString(8, key);
+            ps.setString(9, hash);
+            ps.setString(10, incidentId);
+            ps.setString(11, issuedBy);
+            ps.setTimestamp(12, life == null ? null : new Timestamp(System.currentTimeMillis() + life.toMillis()));
+            ps.setInt(13, (int) ackTimeout.apply(spec.type()).toMillis());
+            ps.executeUpdate();
+        } catch (SQLException e) {
+            if ("23505".equals(e.getSQLState()) && key != null) {
+                // a concurrent request with the same key won: answer like a replay
+                Command earlier = byIdempotencyKey(c, key, hash);
+                if (earlier != null) {
+                    return earlier;
+                }
+            }
+            throw e;
+        }
+        return new Command(id, spec.espId(), spec.type(), topic, qos, json, false);
+    }
+
+    private Command byIdempotencyKey(Connection c, String key, String hash) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(
+                "SELECT correlation_id, esp_id, command_type, topic, qos, payload::text, request_hash FROM commands WHERE idempotency_key = ?")) {
+            ps.setString(1, key);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    return null;
+                }
+                if (!hash.equals(rs.getString(7))) {
+                    throw new ApiProblem(422, "Idempotency conflict",
+                            "Idempotency-Key was already used for a different request (command " + rs.getString(1) + ")");
+                }
+                return new Command(rs.getString(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getInt(5), rs.getString(6), true);
+            }
+        }
+    }
+
+    private void checkDevice(Connection c, CommandSpec spec) throws SQLException {
+        String status;
+        try (PreparedStatement ps = c.prepareStatement("SELECT status FROM devices WHERE esp_id = ?")) {
+            ps.setString(1, spec.espId());
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    throw ApiProblem.notFound("device " + spec.espId() + " is unknown");
+                }
+                status = rs.getString(1);
+            }
+        }
+        if (!spec.type().startsWith("emergency")) {
+            try (PreparedStatement ps = c.prepareStatement(
+                    "SELECT scope, incident_id, reason FROM emergency_latches WHERE scope IN (?, '*') ORDER BY scope DESC LIMIT 1")) {
+                ps.setString(1, spec.espId());
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (rs.next()) {
+                        throw new ApiProblem(423, "Emergency stop latched", "device " + spec.espId() + " is emergency-stopped (incident "
+                                + rs.getString(2) + ", " + ("*".equals(rs.getString(1)) ? "all devices" : "this device")
+                                + "): clear the emergency first");
+                    }
+                }
+            }
+        }
+        if (!"online".equals(status)) {
+            throw ApiProblem.conflict("device " + spec.espId() + " is " + status + ": commands go to online devices only");
+        }
+        if ("actuator".equals(spec.type())) {
+            try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM actuator_states WHERE esp_id = ? AND gpio = ?")) {
+                ps.setString(1, spec.espId());
+                ps.setInt(2, spec.gpio());
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (!rs.next()) {
+                        throw ApiProblem.notFound("device " + spec.espId() + " has reported no actuator on gpio " + spec.gpio());
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * Claims an unpublished, unexpired command for publishing. Only one caller (REST or outbox, any instance) wins,
+     * so a command is never published twice. An expired command is marked expired and never sent.
+     */
+    public boolean claim(String correlationId) throws SQLException {
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try (PreparedStatement ps = c.prepareStatement("""
+                    UPDATE commands SET published_at = now(), ack_deadline = now() + ack_timeout_ms * interval '1 millisecond'
+                     WHERE correlation_id = ? AND published_at IS NULL AND status = 'pending'
+                       AND (expires_at IS NULL OR expires_at > now())""")) {
+                ps.setString(1, correlationId);
+                boolean claimed = ps.executeUpdate() == 1;
+                if (!claimed) {
+                    expire(c, correlationId);
+                }
+                c.commit();
+                return claimed;
+            }
+        }
+    }
+
+    private static void expire(Connection c, String correlationId) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("""
+                UPDATE commands SET status = 'expired', completed_at = now(), status_reason = 'time to live passed before it could be sent'
+                 WHERE correlation_id = ? AND published_at IS NULL AND status = 'pending' AND expires_at <= now()
+                RETURNING pg_notify('kaiser_command', correlation_id)""")) {
+            ps.setString(1, correlationId);
+            ps.execute();
+        }
+    }
+
+    /** The publish failed after a claim: back to the outbox. */
+    public void unclaim(String correlationId, String reason) throws SQLException {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("""
+                     UPDATE commands SET published_at = NULL, ack_deadline = NULL, status_reason = ?
+                      WHERE correlation_id = ? AND status = 'pending'""")) {
+            ps.setString(1, reason == null ? "publish failed" : "queued: " + abbreviate(reason));
+            ps.setString(2, correlationId);
+            ps.executeUpdate();
+        }
+    }
+
+    /** Commands waiting in the outbox, oldest first. */
+    public List<Command> outbox(int limit) throws SQLException {
+        List<Command> out = new ArrayList<>();
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("""
+                     SELECT correlation_id, esp_id, command_type, topic, qos, payload::text FROM commands
+                      WHERE published_at IS NULL AND status = 'pending' ORDER BY created_at, correlation_id LIMIT ?""")) {
+            ps.setInt(1, limit);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    out.add(new Command(rs.getString(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getInt(5), rs.getString(6), false));
+                }
+            }
+        }
+        return out;
+    }
+
+    public long outboxDepth() throws SQLException {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM commands WHERE published_at IS NULL AND status = 'pending'");
+             ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+
+    /**
+     * A device answered (an ack, response or outcome carrying a correlation_id): moves the command to accepted,
+     * applied or failed. An answer after the command ended is kept in late_answers, never lost.
+     *
+     * @return the correlation id when it belongs to a command, else null
+     */
+    public String onAnswer(Map<String, Object> answerRow) throws SQLException {
+        String corr = (String) answerRow.get("correlation_id");
+        if (corr == null) {
+            return null;
+        }
+        String topicKey = (String) answerRow.get("topic_key");
+        String outcome = outcome(topicKey, (String) answerRow.get("status"));
+        String payload = (String) answerRow.get("payload");
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            String current;
+            try (PreparedStatement ps = c.prepareStatement("SELECT status FROM commands WHERE correlation_id = ? FOR UPDATE")) {
+                ps.setString(1, corr);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (!rs.next()) {
+                        c.rollback();
+                        return null;
+                    }
+                    current = rs.getString(1);
+                }
+            }
+            boolean open = "pending".equals(current) || "accepted".equals(current);
+            if (open && outcome != null && !(outcome.equals("accepted") && current.equals("accepted"))) {
+                try (PreparedStatement ps = c.prepareStatement("""
+                        UPDATE commands SET status = ?, answer = ?::jsonb, answer_topic = ?,
+                               accepted_at = coalesce(accepted_at, now()),
+                               completed_at = CASE WHEN ? = 'accepted' THEN NULL ELSE now() END,
+                               status_reason = ?
+                         WHERE correlation_id = ?""")) {
+                    ps.setString(1, outcome);
+                    ps.setString(2, payload);
+                    ps.setString(3, topicKey);
+                    ps.setString(4, outcome);
+                    ps.setString(5, reason(payload));
+                    ps.setString(6, corr);
+                    ps.executeUpdate();
+                }
+            } else {
+                try (PreparedStatement ps = c.prepareStatement("""
+                        UPDATE commands SET late_answers = coalesce(late_answers, '[]'::jsonb)
+                               || jsonb_build_array(jsonb_build_object('topic', ?, 'received_at', now(), 'answer', ?::jsonb))
+                         WHERE correlation_id = ?""")) {
+                    ps.setString(1, topicKey);
+                    ps.setString(2, payload);
+                    ps.setString(3, corr);
+                    ps.executeUpdate();
+                }
+            }
+            notify(c, corr);
+            c.commit();
+        }
+        return corr;
+    }
+
+    /** What an answer means for the command: accepted, applied, failed, or null (no change). */
+    static String outcome(String topicKey, String status) {
+        if (status == null) {
+            return null;
+        }
+        String s = status.toLowerCase();
+        return switch (s) {
+            case "accepted", "processing" -> "accepted";
+            case "applied", "persisted", "success", "ok", "executed", "cleared", "zone_assigned", "zone_removed", "subzone_assigned",
+                 "subzone_removed", "safe_mode_enabled", "safe_mode_disabled", "subzone_safe_enabled", "subzone_safe_disabled",
+                 "partial_success", "partial" -> "applied";
+            case "failed", "rejected", "error", "expired", "timeout" -> "failed";
+            default -> null;
+        };
+    }
+
+    private static String reason(String payload) {
+        try {
+            Map<?, ?> m = JSON.readValue(payload, Map.class);
+            Object r = m.get("message") != null ? m.get("message") : m.get("reason") != null ? m.get("reason") : m.get("error");
+            return r == null ? null : abbreviate(r.toString());
+        } catch (Exception e) {
+            return null;
+        }
+    }
+
+    /** Ends commands whose ack did not come in time, and expires queued ones past their time to live. */
+    public List<String> sweep() throws SQLException {
+        List<String> changed = new ArrayList<>();
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try (PreparedStatement ps = c.prepareStatement("""
+                    UPDATE commands SET status = 'timed_out', completed_at = now(),
+                           status_reason = 'no answer within ' || ack_timeout_ms || ' ms'
+                     WHERE status IN ('pending', 'accepted') AND ack_deadline < now()
+                    RETURNING correlation_id, pg_notify('kaiser_command', correlation_id)""")) {
+                collect(ps, changed);
+            }
+            try (PreparedStatement ps = c.prepareStatement("""
+                    UPDATE commands SET status = 'expired', completed_at = now(), status_reason = 'time to live passed before it could be sent'
+                     WHERE status = 'pending' AND published_at IS NULL AND expires_at <= now()
+                    RETURNING correlation_id, pg_notify('kaiser_command', correlation_id)""")) {
+                collect(ps, changed);
+            }
+            c.commit();
+        }
+        return changed;
+    }
+
+    private static void collect(PreparedStatement ps, List<String> out) throws SQLException {
+        try (ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+                out.add(rs.getString(1));
+            }
+        }
+    }
+
+    /** The REST view of a command, or null. */
+    public Map<String, Object> view(String correlationId) throws SQLException {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("""
+                     SELECT correlation_id, esp_id, command_type, gpio, topic, qos, payload::text, status, status_reason, incident_id,
+                            issued_by, created_at, expires_at, published_at, ack_deadline, accepted_at, completed_at,
+                            answer::text, answer_topic, late_answers::text
+                       FROM commands WHERE correlation_id = ?""")) {
+            ps.setString(1, correlationId);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    return null;
+                }
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("correlation_id", rs.getString(1));
+                m.put("esp_id", rs.getString(2));
+                m.put("command_type", rs.getString(3));
+                m.put("gpio", rs.getObject(4));
+                m.put("topic", rs.getString(5));
+                m.put("qos", rs.getInt(6));
+                m.put("payload", parse(rs.getString(7)));
+                m.put("status", rs.getString(8));
+                m.put("status_reason", rs.getString(9));
+                m.put("incident_id", rs.getString(10));
+                m.put("issued_by", rs.getString(11));
+                m.put("created_at", iso(rs.getTimestamp(12)));
+                m.put("expires_at", iso(rs.getTimestamp(13)));
+                m.put("published_at", iso(rs.getTimestamp(14)));
+                m.put("ack_deadline", iso(rs.getTimestamp(15)));
+                m.put("accepted_at", iso(rs.getTimestamp(16)));
+                m.put("completed_at", iso(rs.getTimestamp(17)));
+                m.put("answer", parse(rs.getString(18)));
+                m.put("answer_topic", rs.getString(19));
+                m.put("late_answers", parse(rs.getString(20)));
+                return m;
+            }
+        }
+    }
+
+    /** The REST view of a command, or 404. */
+    public Map<String, Object> viewOr404(String correlationId) throws SQLException {
+        if (correlationId == null || correlationId.length() > 200) {
+            throw ApiProblem.badRequest("correlation_id is not valid");
+        }
+        Map<String, Object> v = view(correlationId);
+        if (v == null) {
+            throw ApiProblem.notFound("command " + correlationId + " not found");
+        }
+        return v;
+    }
+
+    public static boolean isFinal(String status) {
+        return switch (status) {
+            case "applied", "failed", "timed_out", "expired" -> true;
+            default -> false;
+        };
+    }
+
+    private static void notify(Connection c, String corr) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT pg_notify('kaiser_command', ?)")) {
+            ps.setString(1, corr);
+            ps.execute();
+        }
+    }
+
+    private static Object parse(String json) {
+        if (json == null) {
+            return null;
+        }
+        try {
+            return JSON.readValue(json, Object.class);
+        } catch (JsonProcessingException e) {
+            return json;
+        }
+    }
+
+    private static String iso(Timestamp t) {
+        return t == null ? null : t.toInstant().toString();
+    }
+
+    static String json(Object o) {
+        try {
+            return JSON.writeValueAsString(o);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException(e);
+        }
+    }
+
+    private static String abbreviate(String s) {
+        return s.length() > 200 ? s.substring(0, 200) : s;
+    }
+
+    /** 429: too many commands of one type for one device. */
+    public static final class RateLimited extends ApiProblem {
+        private final long retryAfterSeconds;
+
+        public RateLimited(long retryAfterSeconds, String detail) {
+            super(429, "Too many requests", detail);
+            this.retryAfterSeconds = retryAfterSeconds;
+        }
+
+        public long getRetryAfterSeconds() {
+            return retryAfterSeconds;
+        }
+    }
+
+    /** Token buckets per key (device and command type): rate per second and burst from properties. */
+    public static final class RateLimiter {
+        private final double perSecond;
+        private final double burst;
+        private final Map<String, double[]> buckets = new ConcurrentHashMap<>();
+
+        public RateLimiter(double perSecond, double burst) {
+            this.perSecond = perSecond;
+            this.burst = burst;
+        }
+
+        /** 0 when allowed, else the seconds to wait. */
+        public long tryAcquire(String key) {
+            double[] b = buckets.computeIfAbsent(key, k -> new double[] {burst, System.nanoTime()});
+            synchronized (b) {
+                long now = System.nanoTime();
+                b[0] = Math.min(burst, b[0] + (now - b[1]) / 1e9 * perSecond);
+                b[1] = now;
+                if (b[0] >= 1) {
+                    b[0] -= 1;
+                    return 0;
+                }
+                return (long) Math.ceil((1 - b[0]) / perSecond);
+            }
+        }
+    }
+}

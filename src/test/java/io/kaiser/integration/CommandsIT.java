@@ -1,0 +1,190 @@
+package io.kaiser.integration;
+
+import java.time.Duration;
+import java.util.Map;
+
+import io.kaiser.support.Http;
+import io.kaiser.support.KaiserServer;
+import io.kaiser.support.ScriptedDevice;
+import io.kaiser.support.ScriptedDevice.Mode;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/** The command path against the real broker and database, with a scripted device that answers like the firmware. */
+class CommandsIT {
+    static KaiserServer server;
+
+    @BeforeAll
+    static void start() {
+        server = new KaiserServer("commands", Map.of(
+                "kaiser.registration.auto-approve", "true",
+                "kaiser.command.ack-timeout.actuator", "2s",
+                "kaiser.command.rate-limit.per-second", "1",
+                "kaiser.command.rate-limit.burst", "3")).start();
+        await().atMost(Duration.ofSeconds(20)).until(() -> Http.get(server.baseUrl() + "/health").status() == 200);
+    }
+
+    @AfterAll
+    static void stop() {
+        server.stop();
+    }
+
+    static ScriptedDevice device(String esp) {
+        ScriptedDevice d = new ScriptedDevice(server, server.mqttUrl(), esp);
+        d.announce(5);
+        await().atMost(Duration.ofSeconds(5)).until(() -> Http.get(server.baseUrl() + "/actuators/" + esp + "/5/status").status() == 200);
+        return d;
+    }
+
+    @Test
+    void should_answer_202_with_location_and_complete_when_the_device_answers() {
+        try (ScriptedDevice dev = device("ESP_CMD01")) {
+            Http.Response r = Http.post(server.baseUrl() + "/actuators/ESP_CMD01/5/command", "{\"command\":\"ON\",\"duration\":60}");
+            assertThat(r.status()).isEqualTo(202);
+            String id = (String) r.json().get("correlation_id");
+            assertThat(r.header("Location")).isEqualTo("/api/v1/commands/" + id);
+            await().atMost(Duration.ofSeconds(5)).untilAsserted(() ->
+                    assertThat(Http.get(server.baseUrl() + "/commands/" + id).json()).containsEntry("status", "applied"));
+            Map<String, Object> view = Http.get(server.baseUrl() + "/commands/" + id).json();
+            assertThat(view).containsKeys("created_at", "published_at", "completed_at").containsEntry("answer_topic", "actuator-response");
+            assertThat(dev.received()).hasSize(1);
+            Map<String, Object> sent = dev.received().get(0);
+            assertThat(sent).containsEntry("command", "ON").containsEntry("value", 1.0).containsEntry("duration", 60)
+                    .containsEntry("correlation_id", id).containsEntry("intent_id", id);
+        }
+    }
+
+    @Test
+    void should_wait_with_prefer_and_answer_200_with_the_outcome() {
+        try (ScriptedDevice dev = device("ESP_CMD02")) {
+            Http.Response r = Http.post(server.baseUrl() + "/actuators/ESP_CMD02/5/command", "{\"command\":\"PWM\",\"value\":0.5}",
+                    "Prefer", "wait=5");
+            assertThat(r.status()).isEqualTo(200);
+            assertThat(r.json()).containsEntry("status", "applied");
+            dev.mode(Mode.FAIL);
+            Http.Response failed = Http.post(server.baseUrl() + "/actuators/ESP_CMD02/5/command", "{\"command\":\"OFF\"}", "Prefer", "wait=5");
+            assertThat(failed.status()).isEqualTo(200);
+            assertThat(failed.json()).containsEntry("status", "failed");
+        }
+    }
+
+    @Test
+    void should_answer_504_and_then_record_timed_out_and_keep_a_late_answer() {
+        try (ScriptedDevice dev = device("ESP_CMD03")) {
+            dev.mode(Mode.LATE).lateBy(3500);
+            Http.Response r = Http.post(server.baseUrl() + "/actuators/ESP_CMD03/5/command", "{\"command\":\"ON\"}", "Prefer", "wait=1");
+            assertThat(r.status()).isEqualTo(504);
+            assertThat(r.contentType()).startsWith("application/json");
+            String id = (String) r.json().get("correlation_id");
+            await().atMost(Duration.ofSeconds(5)).untilAsserted(() ->
+                    assertThat(Http.get(server.baseUrl() + "/commands/" + id).json()).containsEntry("status", "timed_out"));
+            await().atMost(Duration.ofSeconds(6)).untilAsserted(() ->
+                    assertThat(Http.get(server.baseUrl() + "/commands/" + id).json().get("late_answers")).asList().hasSize(1));
+            assertThat(Http.get(server.baseUrl() + "/commands/" + id).json()).containsEntry("status", "timed_out");
+        }
+    }
+
+    @Test
+    void should_ignore_an_answer_with_another_id_and_count_a_duplicate_answer_once() {
+        try (ScriptedDevice dev = device("ESP_CMD04")) {
+            dev.mode(Mode.WRONG_ID);
+            Http.Response r = Http.post(server.baseUrl() + "/actuators/ESP_CMD04/5/command", "{\"command\":\"ON\"}", "Prefer", "wait=1");
+            assertThat(r.status()).isEqualTo(504);
+            String wrong = (String) r.json().get("correlation_id");
+            dev.mode(Mode.TWICE);
+            Http.Response twice = Http.post(server.baseUrl() + "/actuators/ESP_CMD04/5/command", "{\"command\":\"OFF\"}", "Prefer", "wait=5");
+            assertThat(twice.json()).containsEntry("status", "applied");
+            String id = (String) twice.json().get("correlation_id");
+            await().atMost(Duration.ofSeconds(5)).until(() -> server.count(
+                    "SELECT count(*) FROM device_answers WHERE correlation_id = '" + id + "'") == 2);
+            assertThat(Http.get(server.baseUrl() + "/commands/" + id).json()).containsEntry("status", "applied");
+            assertThat(Http.get(server.baseUrl() + "/commands/" + id).json().get("late_answers")).asList().hasSize(1);
+            await().atMost(Duration.ofSeconds(5)).untilAsserted(() ->
+                    assertThat(Http.get(server.baseUrl() + "/commands/" + wrong).json()).containsEntry("status", "timed_out"));
+        }
+    }
+
+    @Test
+    void should_replay_an_idempotent_request_without_publishing_and_refuse_another_body_with_422() {
+        try (ScriptedDevice dev = device("ESP_CMD05")) {
+            Http.Response first = Http.post(server.baseUrl() + "/actuators/ESP_CMD05/5/command", "{\"command\":\"ON\"}",
+                    "Idempotency-Key", "k-1", "Prefer", "wait=5");
+            Http.Response again = Http.post(server.baseUrl() + "/actuators/ESP_CMD05/5/command", "{\"command\":\"ON\"}",
+                    "Idempotency-Key", "k-1", "Prefer", "wait=5");
+            assertThat(again.json().get("correlation_id")).isEqualTo(first.json().get("correlation_id"));
+            assertThat(again.json()).containsEntry("idempotent_replay", true).containsEntry("status", "applied");
+            Http.Response other = Http.post(server.baseUrl() + "/actuators/ESP_CMD05/5/command", "{\"command\":\"OFF\"}",
+                    "Idempotency-Key", "k-1");
+            assertThat(other.status()).isEqualTo(422);
+            assertThat(other.contentType()).startsWith("application/problem+json");
+            assertThat(dev.received()).hasSize(1);
+        }
+    }
+
+    @Test
+    void should_refuse_bad_requests_with_the_right_status() {
+        try (ScriptedDevice dev = device("ESP_CMD06")) {
+            assertThat(Http.post(server.baseUrl() + "/actuators/ESP_NOPE/5/command", "{\"command\":\"ON\"}").status()).isEqualTo(404);
+            assertThat(Http.post(server.baseUrl() + "/actuators/ESP_CMD06/7/command", "{\"command\":\"ON\"}").status()).isEqualTo(404);
+            Http.Response bad = Http.post(server.baseUrl() + "/actuators/ESP_CMD06/5/command", "{\"command\":\"BLINK\"}");
+            assertThat(bad.status()).isEqualTo(400);
+            assertThat((String) bad.json().get("detail")).contains("command");
+            Http.Response value = Http.post(server.baseUrl() + "/actuators/ESP_CMD06/5/command", "{\"command\":\"PWM\",\"value\":1.5}");
+            assertThat(value.status()).isEqualTo(400);
+            assertThat((String) value.json().get("detail")).contains("value");
+            assertThat(Http.post(server.baseUrl() + "/actuators/ESP_CMD06/5/command", "{\"command\":\"ON\",\"duration\":-1}").status()).isEqualTo(400);
+            assertThat(Http.post(server.baseUrl() + "/esp/devices/ESP_CMD06/system-command", "{\"command\":\"self_destruct\"}").status()).isEqualTo(400);
+            assertThat(Http.post(server.baseUrl() + "/commands/does-not-exist", null).status()).isIn(404, 405);
+            assertThat(Http.get(server.baseUrl() + "/commands/does-not-exist").status()).isEqualTo(404);
+        }
+        // a pending device gets 409
+        try (ScriptedDevice pending = new ScriptedDevice(server, server.mqttUrl(), "ESP_CMD07")) {
+            Http.post(server.baseUrl() + "/esp/devices/ESP_CMD07/reject", "{\"reason\":\"test\"}");
+            pending.announce(5);
+            await().atMost(Duration.ofSeconds(5)).until(() -> Http.get(server.baseUrl() + "/esp/devices/ESP_CMD07").status() == 200);
+            Http.post(server.baseUrl() + "/esp/devices/ESP_CMD07/reject", "{\"reason\":\"test\"}");
+            assertThat(Http.post(server.baseUrl() + "/esp/devices/ESP_CMD07/system-command", "{\"command\":\"reboot\"}").status()).isEqualTo(409);
+        }
+    }
+
+    @Test
+    void should_limit_the_rate_per_device_and_type_with_429_and_retry_after() {
+        try (ScriptedDevice dev = device("ESP_CMD08")) {
+            int limited = 0;
+            String retryAfter = null;
+            for (int i = 0; i < 8; i++) {
+                Http.Response r = Http.post(server.baseUrl() + "/sensors/ESP_CMD08/4/measure", null);
+                if (r.status() == 429) {
+                    limited++;
+                    retryAfter = r.header("Retry-After");
+                    assertThat(r.contentType()).startsWith("application/problem+json");
+                } else {
+                    assertThat(r.status()).isEqualTo(202);
+                }
+            }
+            assertThat(limited).isGreaterThanOrEqualTo(4);
+            assertThat(retryAfter).isNotNull();
+            // another command type of the same device is not affected
+            assertThat(Http.post(server.baseUrl() + "/esp/devices/ESP_CMD08/system-command", "{\"command\":\"status\"}").status()).isEqualTo(202);
+        }
+    }
+
+    @Test
+    void should_send_measure_and_system_commands_in_the_firmware_vocabulary() {
+        try (ScriptedDevice dev = device("ESP_CMD09")) {
+            Http.Response m = Http.post(server.baseUrl() + "/sensors/ESP_CMD09/4/measure", null, "Prefer", "wait=5");
+            assertThat(m.status()).isEqualTo(200);
+            assertThat(m.json()).containsEntry("status", "applied").containsEntry("answer_topic", "sensor-response");
+            Http.Response s = Http.post(server.baseUrl() + "/esp/devices/ESP_CMD09/system-command",
+                    "{\"command\":\"onewire/scan\",\"params\":{\"pin\":4}}", "Prefer", "wait=5");
+            assertThat(s.status()).isEqualTo(200);
+            assertThat(s.json()).containsEntry("status", "applied").containsEntry("answer_topic", "system-command-response");
+            assertThat(dev.received()).extracting(c -> c.get("command")).containsExactly("measure", "onewire/scan");
+            assertThat(dev.received().get(0)).containsKeys("correlation_id", "intent_id", "timestamp");
+        }
+    }
+}
