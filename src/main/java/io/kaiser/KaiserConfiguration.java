@@ -56,6 +56,10 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
 
     @PropertyInject("kaiser.id")
     String kaiserId;
+    @PropertyInject("kaiser.instance-id")
+    String instanceId;
+    @PropertyInject(value = "kaiser.mqtt.shared-subscription-group", defaultValue = "")
+    String sharedGroup;
     @PropertyInject("kaiser.mqtt.url")
     String mqttUrl;
     @PropertyInject(value = "kaiser.mqtt.username", defaultValue = "")
@@ -158,7 +162,7 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
 
     @BindToRegistry
     public IngestJournal ingestJournal() {
-        return once("ingestJournal", () -> new IngestJournal(Path.of(journalDir), journalSegmentBytes));
+        return once("ingestJournal", () -> new IngestJournal(Path.of(journalDir), journalSegmentBytes, instanceId));
     }
 
     @BindToRegistry
@@ -204,7 +208,9 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
         MqttConnectionOptions o = baseOptions();
         o.setCleanStart(false);
         o.setSessionExpiryInterval(sessionExpiry);
-        return new KaiserMqttClient(mqttUrl, ingestClientId, o, "ingest");
+        KaiserMqttClient client = new KaiserMqttClient(mqttUrl, ingestClientId, o, "ingest");
+        client.setSharedGroup(sharedGroup);
+        return client;
     }
 
     /** The one connection every server-to-device publish goes through; its will says the server is offline. */

@@ -82,7 +82,7 @@ public final class PayloadValidator {
         in.setHeader(KaiserHeaders.INBOUND, m);
         in.setHeader(KaiserHeaders.TOPIC_KEY, m.topicKey());
         in.setHeader(KaiserHeaders.TOPIC, m.topic());
-        in.setHeader(KaiserHeaders.INGEST_POS, m.position());
+        in.setHeader(KaiserHeaders.INGEST_POS, m.key());
         in.setHeader(KaiserHeaders.RECEIVED_AT, m.receivedAt());
         in.setHeader(KaiserHeaders.RETAINED, m.retained());
         String[] levels = m.topic().split("/", -1);

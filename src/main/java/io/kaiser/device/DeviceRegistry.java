@@ -118,7 +118,7 @@ public final class DeviceRegistry {
         }
     }
 
-    public HeartbeatResult heartbeat(String espId, Map<String, Object> hb, long receivedAt, long ingestPos) throws SQLException {
+    public HeartbeatResult heartbeat(String espId, Map<String, Object> hb, long receivedAt, String ingestPos) throws SQLException {
         List<LiveEvent> events = new ArrayList<>();
         String ackStatus;
         boolean clearWill = false;
@@ -243,7 +243,7 @@ public final class DeviceRegistry {
         return ack;
     }
 
-    public List<LiveEvent> sessionAnnounce(String espId, Map<String, Object> payload, long ingestPos) throws SQLException {
+    public List<LiveEvent> sessionAnnounce(String espId, Map<String, Object> payload, String ingestPos) throws SQLException {
         Object epoch = payload.containsKey("handover_epoch") ? payload.get("handover_epoch") : payload.get("session_epoch");
         int e = epoch instanceof Number n ? n.intValue() : 1;
         try (Connection c = dataSource.getConnection()) {
@@ -260,7 +260,7 @@ public final class DeviceRegistry {
     }
 
     /** The device's LWT: offline at once, unless it is unknown or not online (dedupe). */
-    public List<LiveEvent> will(String espId, Map<String, Object> payload, long receivedAt, long ingestPos) throws SQLException {
+    public List<LiveEvent> will(String espId, Map<String, Object> payload, long receivedAt, String ingestPos) throws SQLException {
         String reason = canonicalReason(payload.get("reason"));
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(false);
@@ -465,13 +465,13 @@ public final class DeviceRegistry {
         return hb.containsKey("heap_free") ? hb.get("heap_free") : hb.get("free_heap");
     }
 
-    private void insertHeartbeatLog(Connection c, String espId, Map<String, Object> hb, Timestamp at, long ingestPos, String json)
+    private void insertHeartbeatLog(Connection c, String espId, Map<String, Object> hb, Timestamp at, String ingestPos, String json)
             throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("""
                 INSERT INTO heartbeat_logs (ingest_pos, esp_id, received_at, device_ts, uptime_s, heap_free, wifi_rssi,
                                             sensor_count, actuator_count, system_state, payload)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb) ON CONFLICT (ingest_pos) DO NOTHING""")) {
-            ps.setLong(1, ingestPos);
+            ps.setString(1, ingestPos);
             ps.setString(2, espId);
             ps.setTimestamp(3, at);
             ps.setObject(4, longOrNull(hb.get("ts")));
@@ -486,7 +486,7 @@ public final class DeviceRegistry {
         }
     }
 
-    void deviceEvent(Connection c, Long ingestPos, String espId, String type, Map<String, ?> details) throws SQLException {
+    void deviceEvent(Connection c, String ingestPos, String espId, String type, Map<String, ?> details) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("""
                 INSERT INTO device_events (ingest_pos, esp_id, event_type, details) VALUES (?, ?, ?, ?::jsonb)
                 ON CONFLICT DO NOTHING""")) {

@@ -13,9 +13,15 @@ import java.nio.charset.StandardCharsets;
  * @param receivedAt epoch millis when the server received it
  * @param payload    payload bytes as sent
  * @param next       journal position of the record after this one
+ * @param origin     the journal's owner (the server instance id)
  */
 public record InboundMessage(long position, String topicKey, String topic, int qos, boolean retained,
-                             long receivedAt, byte[] payload, long next) {
+                             long receivedAt, byte[] payload, long next, String origin) {
+
+    /** The message's dedupe key in the database: unique across server instances sharing it. */
+    public String key() {
+        return origin + ":" + position;
+    }
 
     public String payloadText() {
         return new String(payload, StandardCharsets.UTF_8);

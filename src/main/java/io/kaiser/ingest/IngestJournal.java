@@ -41,6 +41,7 @@ public final class IngestJournal implements AutoCloseable {
     private static final int HEADER = 8;
 
     private final Path dir;
+    private final String origin;
     private final long segmentBytes;
     private final Path checkpointFile;
     private final ReentrantLock appendLock = new ReentrantLock();
@@ -53,6 +54,12 @@ public final class IngestJournal implements AutoCloseable {
     private long activeBase;
 
     public IngestJournal(Path dir, long segmentBytes) {
+        this(dir, segmentBytes, "local");
+    }
+
+    /** @param origin name of the server instance owning this journal (part of every message's dedupe key) */
+    public IngestJournal(Path dir, long segmentBytes, String origin) {
+        this.origin = origin;
         this.dir = dir;
         this.segmentBytes = segmentBytes;
         this.checkpointFile = dir.resolve("checkpoint");
@@ -260,7 +267,7 @@ public final class IngestJournal implements AutoCloseable {
                 byte[] payload = new byte[body.getInt()];
                 body.get(payload);
                 pos += HEADER + len;
-                out.add(new InboundMessage(seg.getKey() + at, key, topic, qos, retained, receivedAt, payload, pos));
+                out.add(new InboundMessage(seg.getKey() + at, key, topic, qos, retained, receivedAt, payload, pos, origin));
             }
         } catch (IOException e) {
             throw new UncheckedIOException("ingest journal read failed", e);

@@ -27,7 +27,7 @@ public final class IngestRows {
     }
 
     /** {@code actuator/{gpio}/status}: the device's own view of an actuator, upserted into actuator_states. */
-    public Map<String, Object> actuatorStatus(String espId, int gpio, Map<String, Object> p, long receivedAt, long pos) {
+    public Map<String, Object> actuatorStatus(String espId, int gpio, Map<String, Object> p, long receivedAt, String pos) {
         Object rawState = p.get("state");
         Double value = p.containsKey("pwm") ? num(p.get("pwm")) / 255.0 : num(p.get("value"));
         String state;
@@ -50,7 +50,7 @@ public final class IngestRows {
     }
 
     /** {@code actuator/{gpio}/response}: an actuator_history row (the device's answer to a command). */
-    public Map<String, Object> actuatorResponse(String espId, int gpio, Map<String, Object> p, long receivedAt, long pos) {
+    public Map<String, Object> actuatorResponse(String espId, int gpio, Map<String, Object> p, long receivedAt, String pos) {
         Map<String, Object> row = base(espId, gpio, receivedAt, pos);
         row.put("event", "response");
         row.put("command", p.get("command"));
@@ -64,7 +64,7 @@ public final class IngestRows {
     }
 
     /** {@code actuator/{gpio}/alert}: an actuator_history row; safety alerts also mean the actuator is off. */
-    public Map<String, Object> actuatorAlert(String espId, int gpio, Map<String, Object> p, long receivedAt, long pos) {
+    public Map<String, Object> actuatorAlert(String espId, int gpio, Map<String, Object> p, long receivedAt, String pos) {
         String type = (p.containsKey("alert_type") ? p.get("alert_type") : p.get("type")).toString();
         Map<String, Object> row = base(espId, gpio, receivedAt, pos);
         row.put("event", "alert");
@@ -85,7 +85,7 @@ public final class IngestRows {
      * Any answer to a server request (acks, responses, outcomes): a device_answers row keyed by the correlation id
      * the device echoed ({@code correlation_id}, else {@code intent_id}, else {@code request_id}).
      */
-    public Map<String, Object> answer(String topicKey, String espId, Integer gpio, Map<String, Object> p, long receivedAt, long pos) {
+    public Map<String, Object> answer(String topicKey, String espId, Integer gpio, Map<String, Object> p, long receivedAt, String pos) {
         Map<String, Object> row = new LinkedHashMap<>();
         row.put("ingest_pos", pos);
         row.put("esp_id", espId);
@@ -129,7 +129,7 @@ public final class IngestRows {
     }
 
     /** {@code system/error}: an error_events row. Severity words become 0..3; the category follows the code range. */
-    public Map<String, Object> deviceError(String espId, Map<String, Object> p, long receivedAt, long pos) {
+    public Map<String, Object> deviceError(String espId, Map<String, Object> p, long receivedAt, String pos) {
         int code = ((Number) p.get("error_code")).intValue();
         Map<String, Object> row = new LinkedHashMap<>();
         row.put("ingest_pos", pos);
@@ -150,7 +150,7 @@ public final class IngestRows {
     public Map<String, Object> deadLetter(InboundMessage m, String reasonCode, String reason) {
         deadLetters.increment();
         Map<String, Object> row = new LinkedHashMap<>();
-        row.put("ingest_pos", m.position());
+        row.put("ingest_pos", m.key());
         row.put("received_at", new Timestamp(m.receivedAt()));
         row.put("topic", m.topic());
         row.put("topic_key", m.topicKey());
@@ -228,7 +228,7 @@ public final class IngestRows {
         }
     }
 
-    private static Map<String, Object> base(String espId, int gpio, long receivedAt, long pos) {
+    private static Map<String, Object> base(String espId, int gpio, long receivedAt, String pos) {
         Map<String, Object> row = new LinkedHashMap<>();
         row.put("ingest_pos", pos);
         row.put("esp_id", espId);

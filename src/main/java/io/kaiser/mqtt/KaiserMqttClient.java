@@ -48,6 +48,19 @@ public class KaiserMqttClient extends MqttClient {
     private volatile boolean running;
     private volatile Thread connector;
     private volatile String lastError = "not connected yet";
+    private volatile String sharedGroup = "";
+
+    /**
+     * Several server instances on one broker split the device messages between them when they subscribe in one
+     * MQTT 5 shared subscription group ({@code $share/<group>/...}); empty means every instance gets everything.
+     */
+    public void setSharedGroup(String group) {
+        this.sharedGroup = group == null ? "" : group.trim();
+    }
+
+    private String wire(String filter) {
+        return sharedGroup.isEmpty() ? filter : "$share/" + sharedGroup + "/" + filter;
+    }
 
     public KaiserMqttClient(String brokerUrl, String clientId, MqttConnectionOptions options, String name) throws MqttException {
         super(brokerUrl, clientId, new MemoryPersistence());
@@ -77,7 +90,7 @@ public class KaiserMqttClient extends MqttClient {
         MqttCallback consumer = pendingConsumer;
         routes.put(topicFilter, new Route(topicFilter, qos, consumer));
         if (isConnected()) {
-            return super.subscribe(new MqttSubscription[] {subscription(topicFilter, qos)});
+            return super.subscribe(new MqttSubscription[] {subscription(wire(topicFilter), qos)});
         }
         return null;
     }
@@ -86,7 +99,7 @@ public class KaiserMqttClient extends MqttClient {
     public void unsubscribe(String topicFilter) throws MqttException {
         routes.remove(topicFilter);
         if (isConnected()) {
-            super.unsubscribe(topicFilter);
+            super.unsubscribe(wire(topicFilter));
         }
     }
 
@@ -142,7 +155,7 @@ public class KaiserMqttClient extends MqttClient {
         control.execute(() -> {
             try {
                 if (!routes.isEmpty()) {
-                    MqttSubscription[] subs = routes.values().stream().map(r -> subscription(r.filter(), r.qos()))
+                    MqttSubscription[] subs = routes.values().stream().map(r -> subscription(wire(r.filter()), r.qos()))
                             .toArray(MqttSubscription[]::new);
                     super.subscribe(subs);
                 }

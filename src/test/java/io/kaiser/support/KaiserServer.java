@@ -58,6 +58,32 @@ public final class KaiserServer implements AutoCloseable {
         properties.putAll(overrides);
     }
 
+    /**
+     * A second instance of the same installation: same kaiser_id, database and broker, its own instance id,
+     * port and journal. Both use the given MQTT 5 shared subscription group.
+     */
+    public KaiserServer(KaiserServer first, String instanceSuffix, String sharedGroup) {
+        this.kaiserId = first.kaiserId;
+        this.database = first.database;
+        this.port = freePort();
+        properties.putAll(first.properties);
+        Path journal;
+        try {
+            journal = Files.createTempDirectory(Path.of("target"), "journal-" + instanceSuffix + "-");
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+        properties.setProperty("kaiser.instance-id", kaiserId + "-" + instanceSuffix);
+        properties.setProperty("kaiser.ingest.journal-dir", journal.toString());
+        properties.setProperty("camel.server.port", Integer.toString(port));
+        properties.setProperty("kaiser.mqtt.shared-subscription-group", sharedGroup);
+        first.properties.setProperty("kaiser.mqtt.shared-subscription-group", sharedGroup);
+    }
+
+    public String instanceId() {
+        return properties.getProperty("kaiser.instance-id");
+    }
+
     /** Overrides a property for the next start. */
     public KaiserServer with(String key, String value) {
         properties.setProperty(key, value);

@@ -48,12 +48,25 @@ public final class ScriptedDevice implements AutoCloseable {
                     onCommand(topic, m);
                 }
                 public void deliveryComplete(IMqttToken t) { }
-                public void connectComplete(boolean reconnect, String uri) { }
+                public void connectComplete(boolean reconnect, String uri) {
+                    if (reconnect) {
+                        // a clean-start session loses its subscriptions: subscribe again, as the firmware does
+                        new Thread(ScriptedDevice.this::subscribeAll).start();
+                    }
+                }
                 public void authPacketArrived(int code, MqttProperties p) { }
             });
             MqttConnectionOptions o = new MqttConnectionOptions();
             o.setAutomaticReconnect(true);
             client.connect(o);
+            subscribeAll();
+        } catch (MqttException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private void subscribeAll() {
+        try {
             client.subscribe(server.topic(espId, "actuator/+/command"), 2);
             client.subscribe(server.topic(espId, "sensor/+/command"), 2);
             client.subscribe(server.topic(espId, "system/command"), 2);
