@@ -65,6 +65,8 @@ class CommandsIT {
                     "Prefer", "wait=5");
             assertThat(r.status()).isEqualTo(200);
             assertThat(r.json()).containsEntry("status", "applied");
+            // the server's view follows the device's answer
+            assertThat(Http.get(server.baseUrl() + "/actuators/ESP_CMD02/5/status").json()).containsEntry("state", "pwm").containsEntry("value", 0.5);
             dev.mode(Mode.FAIL);
             Http.Response failed = Http.post(server.baseUrl() + "/actuators/ESP_CMD02/5/command", "{\"command\":\"OFF\"}", "Prefer", "wait=5");
             assertThat(failed.status()).isEqualTo(200);
