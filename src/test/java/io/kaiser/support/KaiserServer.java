@@ -80,6 +80,11 @@ public final class KaiserServer implements AutoCloseable {
         first.properties.setProperty("kaiser.mqtt.shared-subscription-group", sharedGroup);
     }
 
+    /** The properties this server runs with (for a server in a child process). */
+    public Properties properties() {
+        return properties;
+    }
+
     public String instanceId() {
         return properties.getProperty("kaiser.instance-id");
     }
