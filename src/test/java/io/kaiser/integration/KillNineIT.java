@@ -19,7 +19,7 @@ import static org.awaitility.Awaitility.await;
 class KillNineIT {
 
     @Test
-    void should_store_every_reading_exactly_once_after_the_server_is_killed_with_sigkill_mid_stream() {
+    void should_store_every_reading_exactly_once_after_the_server_is_killed_with_sigkill_mid_stream() throws InterruptedException {
         KaiserServer server = new KaiserServer("killnine", Map.of("kaiser.registration.auto-approve", "true"));
         ServerProcess process = new ServerProcess(server).start();
         try (MqttTestClient device = new MqttTestClient(server.mqttUrl())) {
