@@ -262,38 +262,30 @@ public final class DeviceRegistry {
     /** The device's LWT: offline at once, unless it is unknown or not online (dedupe). */
     public List<LiveEvent> will(String espId, Map<String, Object> payload, long receivedAt, String ingestPos) throws SQLException {
         String reason = canonicalReason(payload.get("reason"));
-        try (Connection c = dataSource.getConnection()) {
-            c.setAutoCommit(false);
-            try {
-                Map<String, Object> row = lockDevice(c, espId);
-                if (row == null || !ONLINE.equals(row.get("status"))) {
-                    c.commit();
-                    return List.of();
-                }
-                int recent = countRecentWills(c, espId, receivedAt);
-                boolean flapping = recent + 1 >= flappingThreshold;
-                Map<String, Object> disconnect = new LinkedHashMap<>();
-                disconnect.put("source", "lwt");
-                disconnect.put("reason", reason);
-                disconnect.put("raw_reason", payload.get("reason"));
-                disconnect.put("timestamp", receivedAt / 1000);
-                disconnect.put("lwt_count_window", recent + 1);
-                disconnect.put("is_flapping", flapping);
-                update(c, "UPDATE devices SET status = 'offline', status_changed_at = now(), last_disconnect = ?::jsonb WHERE esp_id = ?",
-                        json(disconnect), espId);
-                int reset = resetActuators(c, espId, "system:lwt_disconnect", receivedAt);
-                deviceEvent(c, ingestPos, espId, "lwt_received", disconnect);
-                c.commit();
-                Map<String, Object> d = new LinkedHashMap<>(disconnect);
-                d.put("esp_id", espId);
-                d.put("status", OFFLINE);
-                d.put("actuator_states_reset", reset);
-                return List.of(LiveEvent.of("esp_health", espId, d));
-            } catch (SQLException | RuntimeException e) {
-                c.rollback();
-                throw e;
+        return inTransaction(c -> {
+            Map<String, Object> row = lockDevice(c, espId);
+            if (row == null || !ONLINE.equals(row.get("status"))) {
+                return List.of();
             }
-        }
+            int recent = countRecentWills(c, espId, receivedAt);
+            boolean flapping = recent + 1 >= flappingThreshold;
+            Map<String, Object> disconnect = new LinkedHashMap<>();
+            disconnect.put("source", "lwt");
+            disconnect.put("reason", reason);
+            disconnect.put("raw_reason", payload.get("reason"));
+            disconnect.put("timestamp", receivedAt / 1000);
+            disconnect.put("lwt_count_window", recent + 1);
+            disconnect.put("is_flapping", flapping);
+            update(c, "UPDATE devices SET status = 'offline', status_changed_at = now(), last_disconnect = ?::jsonb WHERE esp_id = ?",
+                    json(disconnect), espId);
+            int reset = resetActuators(c, espId, "system:lwt_disconnect", receivedAt);
+            deviceEvent(c, ingestPos, espId, "lwt_received", disconnect);
+            Map<String, Object> d = new LinkedHashMap<>(disconnect);
+            d.put("esp_id", espId);
+            d.put("status", OFFLINE);
+            d.put("actuator_states_reset", reset);
+            return List.of(LiveEvent.of("esp_health", espId, d));
+        });
     }
 
     private int countRecentWills(Connection c, String espId, long receivedAt) throws SQLException {
@@ -389,26 +381,16 @@ public final class DeviceRegistry {
     }
 
     public Map<String, Object> approve(String espId, String approvedBy, String name) throws SQLException {
-        try (Connection c = dataSource.getConnection()) {
-            c.setAutoCommit(false);
-            try {
-                Map<String, Object> row = lockDevice(c, espId);
-                if (row == null) {
-                    throw ApiProblem.notFound("device " + espId + " is unknown");
-                }
-                String status = (String) row.get("status");
-                if (!PENDING.equals(status) && !REJECTED.equals(status)) {
-                    throw ApiProblem.conflict("device " + espId + " is " + status + ": only pending_approval or rejected devices can be approved");
-                }
-                update(c, "UPDATE devices SET status = 'approved', status_changed_at = now(), approved_at = now(), approved_by = ?,"
-                        + " name = coalesce(?, name), rejected_at = NULL, rejection_reason = NULL WHERE esp_id = ?", approvedBy, name, espId);
-                deviceEvent(c, null, espId, "device_approved", Map.of("approved_by", approvedBy));
-                c.commit();
-            } catch (SQLException | RuntimeException e) {
-                c.rollback();
-                throw e;
+        inTransaction(c -> {
+            String status = lockedStatus(c, espId);
+            if (!PENDING.equals(status) && !REJECTED.equals(status)) {
+                throw ApiProblem.conflict("device " + espId + " is " + status + ": only pending_approval or rejected devices can be approved");
             }
-        }
+            update(c, "UPDATE devices SET status = 'approved', status_changed_at = now(), approved_at = now(), approved_by = ?,"
+                    + " name = coalesce(?, name), rejected_at = NULL, rejection_reason = NULL WHERE esp_id = ?", approvedBy, name, espId);
+            deviceEvent(c, null, espId, "device_approved", Map.of("approved_by", approvedBy));
+            return null;
+        });
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("device_id", espId);
         out.put("status", APPROVED);
@@ -418,32 +400,50 @@ public final class DeviceRegistry {
     }
 
     public Map<String, Object> reject(String espId, String reason) throws SQLException {
-        try (Connection c = dataSource.getConnection()) {
-            c.setAutoCommit(false);
-            try {
-                Map<String, Object> row = lockDevice(c, espId);
-                if (row == null) {
-                    throw ApiProblem.notFound("device " + espId + " is unknown");
-                }
-                if (REJECTED.equals(row.get("status"))) {
-                    throw ApiProblem.conflict("device " + espId + " is already rejected");
-                }
-                update(c, "UPDATE devices SET status = 'rejected', status_changed_at = now(), rejected_at = now(), rejection_reason = ?"
-                        + " WHERE esp_id = ?", reason, espId);
-                resetActuators(c, espId, "system:rejected", System.currentTimeMillis());
-                deviceEvent(c, null, espId, "device_rejected", Map.of("reason", reason == null ? "" : reason));
-                c.commit();
-            } catch (SQLException | RuntimeException e) {
-                c.rollback();
-                throw e;
+        inTransaction(c -> {
+            if (REJECTED.equals(lockedStatus(c, espId))) {
+                throw ApiProblem.conflict("device " + espId + " is already rejected");
             }
-        }
+            update(c, "UPDATE devices SET status = 'rejected', status_changed_at = now(), rejected_at = now(), rejection_reason = ?"
+                    + " WHERE esp_id = ?", reason, espId);
+            resetActuators(c, espId, "system:rejected", System.currentTimeMillis());
+            deviceEvent(c, null, espId, "device_rejected", Map.of("reason", reason == null ? "" : reason));
+            return null;
+        });
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("device_id", espId);
         out.put("status", REJECTED);
         out.put("rejection_reason", reason);
         out.put("rejected_at", System.currentTimeMillis() / 1000);
         return out;
+    }
+
+    /** The device's status, its row locked for this transaction; 404 when it does not exist. */
+    private static String lockedStatus(Connection c, String espId) throws SQLException {
+        Map<String, Object> row = lockDevice(c, espId);
+        if (row == null) {
+            throw ApiProblem.notFound("device " + espId + " is unknown");
+        }
+        return (String) row.get("status");
+    }
+
+    /** Work done in one database transaction. */
+    private interface Work<T> {
+        T run(Connection c) throws SQLException;
+    }
+
+    private <T> T inTransaction(Work<T> work) throws SQLException {
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                T result = work.run(c);
+                c.commit();
+                return result;
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            }
+        }
     }
 
     private LiveEvent health(String espId, Map<String, Object> hb, String status, String source) {

@@ -15,15 +15,7 @@ class PayloadValidatorTest {
     static final int MAX_BYTES = 2048;
     static final String K = "god";
     /** A heartbeat exactly as the original firmware sends it. */
-    static final String ORIGINAL_HEARTBEAT = """
-            {"esp_id":"ESP_A1","zone_id":"gh_1","master_zone_id":"gh","zone_assigned":true,
-             "ts":1735818000,"time_valid":true,"boot_sequence_id":"ESP_A1-b3-r1","reset_reason":"POWERON",
-             "segment_start_ts":1735817001,"uptime":999,"heap_free":142336,"wifi_rssi":-61,"sensor_count":2,
-             "actuator_count":1,"wifi_ip":"192.168.0.50","active_handover_epoch":0,"handover_completed_epoch":0,
-             "persistence_degraded":false,"persistence_degraded_reason":"NONE","runtime_state_degraded":false,
-             "mqtt_circuit_breaker_open":false,"wifi_circuit_breaker_open":false,"network_degraded":false,
-             "config_status":{"wifi_configured":true,"zone_assigned":true,"system_configured":true,
-                              "subzone_count":0,"boot_count":3,"state":9}}""";
+    static final String ORIGINAL_HEARTBEAT = io.kaiser.support.Heartbeats.original("ESP_A1");
     static final String DS18B20 = "{\"esp_id\":\"ESP_A1\",\"gpio\":4,\"sensor_type\":\"ds18b20\",\"raw\":356,\"value\":22.25,"
             + "\"unit\":\"°C\",\"quality\":\"good\",\"ts\":1735818000,\"raw_mode\":true,\"onewire_address\":\"28FF641E8D3C0C79\"}";
 

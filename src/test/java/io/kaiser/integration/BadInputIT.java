@@ -8,6 +8,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.kaiser.support.Heartbeats;
 import io.kaiser.support.Http;
 import io.kaiser.support.KaiserServer;
 import io.kaiser.support.LiveClient;
@@ -58,25 +59,14 @@ class BadInputIT {
     }
 
     static void register(String esp) throws Exception {
-        device.publish(server.topic(esp, "system/heartbeat"), DeviceLifecycleIT.ORIGINAL_HEARTBEAT.formatted(esp, esp), 0);
+        device.publish(server.topic(esp, "system/heartbeat"), Heartbeats.original(esp), 0);
         MqttTestClient.Received ack = serverAck(esp, Duration.ofSeconds(5));
         assertThat(ack).as("heartbeat ACK for " + esp).isNotNull();
         assertThat(JSON.readValue(ack.payload(), Map.class)).containsEntry("status", "online");
     }
 
-    /**
-     * The next heartbeat ACK of this server for the device. Other processes on the shared test broker (the firmware
-     * team's kaiser-ackd stand-in answers every kaiser id) may answer too; their ACKs carry no session_id.
-     */
     static MqttTestClient.Received serverAck(String esp, Duration timeout) {
-        long deadline = System.nanoTime() + timeout.toNanos();
-        while (System.nanoTime() < deadline) {
-            MqttTestClient.Received r = device.next(server.topic(esp, "system/heartbeat/ack"), Duration.ofNanos(deadline - System.nanoTime()));
-            if (r != null && r.payload().contains("\"session_id\":\"" + esp + ":")) {
-                return r;
-            }
-        }
-        return null;
+        return Heartbeats.serverAck(device, server, esp, timeout);
     }
 
     /** A valid ds18b20 reading with a unique raw value and timestamp (ms). */

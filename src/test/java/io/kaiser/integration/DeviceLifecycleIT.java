@@ -4,6 +4,7 @@ import java.time.Duration;
 import java.util.Map;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.kaiser.support.Heartbeats;
 import io.kaiser.support.Http;
 import io.kaiser.support.KaiserServer;
 import io.kaiser.support.LiveClient;
@@ -20,16 +21,6 @@ import static org.awaitility.Awaitility.await;
 /** Registration, heartbeat ACKs, approval, rejection, LWT and heartbeat timeout against the real broker and database. */
 class DeviceLifecycleIT {
     static final ObjectMapper JSON = new ObjectMapper();
-    /** A heartbeat exactly as the original firmware sends it (upstream-firmware.md 3.2). */
-    static final String ORIGINAL_HEARTBEAT = """
-            {"esp_id":"%s","zone_id":"gh_1","master_zone_id":"gh","zone_assigned":true,
-             "ts":1735818000,"time_valid":true,"boot_sequence_id":"%s-b3-r1","reset_reason":"POWERON",
-             "segment_start_ts":1735817001,"uptime":999,"heap_free":142336,"wifi_rssi":-61,"sensor_count":2,
-             "actuator_count":1,"wifi_ip":"192.168.0.50","active_handover_epoch":0,"handover_completed_epoch":0,
-             "persistence_degraded":false,"persistence_degraded_reason":"NONE","runtime_state_degraded":false,
-             "mqtt_circuit_breaker_open":false,"wifi_circuit_breaker_open":false,"network_degraded":false,
-             "config_status":{"wifi_configured":true,"zone_assigned":true,"system_configured":true,
-                              "subzone_count":0,"boot_count":3,"state":9}}""";
 
     static KaiserServer server;
     static MqttTestClient device;
@@ -53,13 +44,8 @@ class DeviceLifecycleIT {
     }
 
     static Map<String, Object> heartbeat(String espId) throws Exception {
-        String ackTopic = server.topic(espId, "system/heartbeat/ack");
-        device.publish(server.topic(espId, "system/heartbeat"), ORIGINAL_HEARTBEAT.formatted(espId, espId), 0);
-        MqttTestClient.Received ack;
-        do {
-            // only this server's ACKs count (they carry a session id); another program on a shared broker may answer too
-            ack = device.next(ackTopic, Duration.ofSeconds(5));
-        } while (ack != null && !ack.payload().contains("\"session_id\":\"" + espId + ":"));
+        device.publish(server.topic(espId, "system/heartbeat"), Heartbeats.original(espId), 0);
+        MqttTestClient.Received ack = Heartbeats.serverAck(device, server, espId, Duration.ofSeconds(5));
         assertThat(ack).as("heartbeat ACK for " + espId).isNotNull();
         assertThat(ack.retained()).isFalse();
         @SuppressWarnings("unchecked")

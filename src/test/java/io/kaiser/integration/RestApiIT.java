@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Map;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.kaiser.support.Heartbeats;
 import io.kaiser.support.Http;
 import io.kaiser.support.KaiserServer;
 import io.kaiser.support.MqttTestClient;
@@ -58,25 +59,14 @@ class RestApiIT {
     }
 
     static String heartbeat(String esp) throws Exception {
-        device.publish(server.topic(esp, "system/heartbeat"), DeviceLifecycleIT.ORIGINAL_HEARTBEAT.formatted(esp, esp), 0);
+        device.publish(server.topic(esp, "system/heartbeat"), Heartbeats.original(esp), 0);
         MqttTestClient.Received ack = serverAck(esp, Duration.ofSeconds(5));
         assertThat(ack).as("heartbeat ACK for " + esp).isNotNull();
         return (String) JSON.readValue(ack.payload(), Map.class).get("status");
     }
 
-    /**
-     * The next heartbeat ACK of this server for the device. Other processes on the shared test broker (the firmware
-     * team's kaiser-ackd stand-in answers every kaiser id) may answer too; their ACKs carry no session_id.
-     */
     static MqttTestClient.Received serverAck(String esp, Duration timeout) {
-        long deadline = System.nanoTime() + timeout.toNanos();
-        while (System.nanoTime() < deadline) {
-            MqttTestClient.Received r = device.next(server.topic(esp, "system/heartbeat/ack"), Duration.ofNanos(deadline - System.nanoTime()));
-            if (r != null && r.payload().contains("\"session_id\":\"" + esp + ":")) {
-                return r;
-            }
-        }
-        return null;
+        return Heartbeats.serverAck(device, server, esp, timeout);
     }
 
     static void reading(String esp, int gpio, String type, int raw, int minute) {
