@@ -5,6 +5,8 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -13,6 +15,9 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.networknt.schema.JsonSchema;
+import com.networknt.schema.JsonSchemaFactory;
+import com.networknt.schema.SpecVersion;
 import io.kaiser.support.Http;
 import io.kaiser.support.KaiserServer;
 import org.eclipse.paho.mqttv5.client.IMqttToken;
@@ -329,6 +334,7 @@ class ZoneConfigIT {
         private final MqttClient client;
         private final List<Map<String, Object>> received = new CopyOnWriteArrayList<>();
         private final List<Integer> receivedBytes = new CopyOnWriteArrayList<>();
+        private final List<String> schemaErrors = new CopyOnWriteArrayList<>();
         private final AtomicInteger seq = new AtomicInteger();
         private volatile Mode mode = Mode.ANSWER;
 
@@ -376,6 +382,9 @@ class ZoneConfigIT {
         private void onCommand(String topic, MqttMessage m) throws Exception {
             Map<String, Object> cmd = JSON.readValue(m.getPayload(), Map.class);
             receivedBytes.add(m.getPayload().length);
+            String schema = topic.endsWith("/config") ? "config" : topic.endsWith("/zone/assign") ? "zone-assign"
+                    : "subzone-" + topic.substring(topic.lastIndexOf('/') + 1);
+            schemaErrors.addAll(schema(schema).validate(JSON.readTree(m.getPayload())).stream().map(e -> schema + ": " + e.getMessage()).toList());
             cmd.put("_topic", topic);
             received.add(cmd);
             if (mode == Mode.SILENT) {
@@ -420,6 +429,12 @@ class ZoneConfigIT {
             }
         }
 
+        private static JsonSchema schema(String name) throws java.io.IOException {
+            try (var in = Files.newInputStream(Path.of("contract/schemas", name + ".schema.json"))) {
+                return JsonSchemaFactory.getInstance(SpecVersion.VersionFlag.V7).getSchema(in);
+            }
+        }
+
         private void publish(String topic, String payload, int qos) {
             try {
                 client.publish(topic, payload.getBytes(StandardCharsets.UTF_8), qos, false);
@@ -428,8 +443,10 @@ class ZoneConfigIT {
             }
         }
 
+        /** Every payload the server sent must match its schema in contract/schemas. */
         @Override
         public void close() {
+            assertThat(schemaErrors).as("server-to-device payloads against contract/schemas").isEmpty();
             try {
                 client.disconnect();
                 client.close();
