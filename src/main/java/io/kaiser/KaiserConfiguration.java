@@ -263,8 +263,8 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
     }
 
     @BindToRegistry
-    public io.kaiser.command.ZoneAcks zoneAcks() {
-        return once("zoneAcks", () -> new io.kaiser.command.ZoneAcks(dataSource()));
+    public io.kaiser.command.ZoneState zoneState() {
+        return once("zoneState", () -> new io.kaiser.command.ZoneState(dataSource()));
     }
 
     @BindToRegistry

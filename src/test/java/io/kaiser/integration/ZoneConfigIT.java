@@ -179,12 +179,17 @@ class ZoneConfigIT {
             assertThat(Http.post(server.baseUrl() + "/zone/devices/ESP_ZONE02/assign", "{\"zone_id\":\"bed-2\",\"zone_name\":\"Bed\"}",
                     "Prefer", "wait=5").json()).containsEntry("status", "applied");
             assertThat(Http.get(server.baseUrl() + "/esp/devices/ESP_ZONE02").json()).containsEntry("zone_id", "bed-2");
+            assertThat(Http.post(server.baseUrl() + "/subzone/devices/ESP_ZONE02/subzones/assign", "{\"subzone_id\":\"row_1\",\"assigned_gpios\":[4]}",
+                    "Prefer", "wait=5").json()).containsEntry("status", "applied");
+            assertThat(server.count("SELECT count(*) FROM subzones WHERE esp_id = 'ESP_ZONE02'")).isEqualTo(1);
             Http.Response r = delete("/zone/devices/ESP_ZONE02/zone", "Prefer", "wait=5");
             assertThat(r.status()).isEqualTo(200);
             assertThat(r.json()).containsEntry("status", "applied");
-            assertThat(dev.received().get(1)).containsEntry("zone_id", "").containsEntry("master_zone_id", "");
+            assertThat(dev.received().get(2)).containsEntry("zone_id", "").containsEntry("master_zone_id", "");
             assertThat(Http.get(server.baseUrl() + "/commands/" + r.json().get("correlation_id")).json()).containsEntry("command_type", "zone_remove");
             assertThat(Http.get(server.baseUrl() + "/esp/devices/ESP_ZONE02").json()).containsEntry("zone_id", null).containsEntry("zone_name", null);
+            // the firmware deletes its subzones with the zone
+            assertThat(server.count("SELECT count(*) FROM subzones WHERE esp_id = 'ESP_ZONE02'")).isZero();
         }
     }
 
@@ -203,7 +208,11 @@ class ZoneConfigIT {
             }
             assertThat(detail400("/subzone/devices/ESP_ZONE03/subzones/assign", "{\"subzone_id\":\"a\",\"assigned_gpios\":" + many + "}"))
                     .contains("assigned_gpios");
+            assertThat(detail400("/subzone/devices/ESP_ZONE03/subzones/assign", "{\"subzone_id\":\"a\",\"assigned_gpios\":[4]}"))
+                    .contains("has no zone");
             assertThat(Http.post(server.baseUrl() + "/zone/devices/ESP_NOPE/assign", "{\"zone_id\":\"gh\"}").status()).isEqualTo(404);
+            assertThat(Http.post(server.baseUrl() + "/subzone/devices/ESP_NOPE/subzones/assign", "{\"subzone_id\":\"a\"}").status()).isEqualTo(404);
+            assertThat(Http.get(server.baseUrl() + "/subzone/devices/ESP_NOPE/subzones").status()).isEqualTo(404);
             assertThat(dev.received()).isEmpty();
         }
     }
@@ -211,6 +220,11 @@ class ZoneConfigIT {
     @Test
     void should_follow_subzone_acks_in_the_subzones_table() {
         try (FirmwareDevice dev = device("ESP_SUB01")) {
+            assertThat(Http.post(server.baseUrl() + "/zone/devices/ESP_SUB01/assign", "{\"zone_id\":\"gh_1\"}", "Prefer", "wait=5").json())
+                    .containsEntry("status", "applied");
+            assertThat(detail400("/subzone/devices/ESP_SUB01/subzones/assign", "{\"subzone_id\":\"a\",\"parent_zone_id\":\"gh_2\"}"))
+                    .contains("parent_zone_id");
+            dev.received().clear();
             Http.Response r = Http.post(server.baseUrl() + "/subzone/devices/ESP_SUB01/subzones/assign",
                     "{\"subzone_id\":\"bed_a\",\"subzone_name\":\"Bed A\",\"parent_zone_id\":\"gh_1\",\"assigned_gpios\":[4,5,5]}",
                     "Prefer", "wait=5");
@@ -220,6 +234,16 @@ class ZoneConfigIT {
                     .containsEntry("_topic", server.topic("ESP_SUB01", "subzone/assign"));
             assertThat(subzone("ESP_SUB01", "bed_a")).containsEntry("gpios", "4,5").containsEntry("subzone_name", "Bed A")
                     .containsEntry("parent_zone_id", "gh_1").containsEntry("safe_mode_active", true);
+            assertThat(Http.post(server.baseUrl() + "/subzone/devices/ESP_SUB01/subzones/assign",
+                    "{\"subzone_id\":\"bed_b\",\"assigned_gpios\":[12],\"safe_mode_active\":false}", "Prefer", "wait=5").json())
+                    .containsEntry("status", "applied");
+            List<Map<String, Object>> listed = Http.get(server.baseUrl() + "/subzone/devices/ESP_SUB01/subzones").list("subzones");
+            assertThat(listed).hasSize(2);
+            assertThat(listed.get(0)).containsEntry("subzone_id", "bed_a").containsEntry("assigned_gpios", List.of(4, 5));
+            // no parent given: the device's zone
+            assertThat(listed.get(1)).containsEntry("subzone_id", "bed_b").containsEntry("parent_zone_id", "gh_1")
+                    .containsEntry("safe_mode_active", false);
+            dev.received().remove(1);
 
             Http.Response off = delete("/subzone/devices/ESP_SUB01/subzones/bed_a/safe-mode", "Prefer", "wait=5");
             assertThat(off.json()).containsEntry("status", "applied");
@@ -235,13 +259,15 @@ class ZoneConfigIT {
             Http.Response removed = delete("/subzone/devices/ESP_SUB01/subzones/bed_a", "Prefer", "wait=5");
             assertThat(removed.json()).containsEntry("status", "applied");
             assertThat(dev.received().get(3)).containsEntry("_topic", server.topic("ESP_SUB01", "subzone/remove"));
-            assertThat(server.count("SELECT count(*) FROM subzones WHERE esp_id = 'ESP_SUB01'")).isZero();
+            assertThat(server.count("SELECT count(*) FROM subzones WHERE esp_id = 'ESP_SUB01' AND subzone_id = 'bed_a'")).isZero();
+            assertThat(Http.get(server.baseUrl() + "/subzone/devices/ESP_SUB01/subzones").list("subzones")).hasSize(1);
         }
     }
 
     @Test
     void should_leave_the_subzones_unchanged_when_the_device_does_not_answer() {
         try (FirmwareDevice dev = device("ESP_SUB02")) {
+            Http.post(server.baseUrl() + "/zone/devices/ESP_SUB02/assign", "{\"zone_id\":\"gh_2\"}", "Prefer", "wait=5");
             dev.mode(Mode.SILENT);
             Http.Response r = Http.post(server.baseUrl() + "/subzone/devices/ESP_SUB02/subzones/assign",
                     "{\"subzone_id\":\"bed_b\",\"assigned_gpios\":[12]}");
@@ -256,11 +282,12 @@ class ZoneConfigIT {
     @Test
     void should_fail_the_command_on_an_error_ack_and_change_nothing() {
         try (FirmwareDevice dev = device("ESP_ERR01")) {
+            Http.post(server.baseUrl() + "/zone/devices/ESP_ERR01/assign", "{\"zone_id\":\"gh_8\",\"zone_name\":\"Eight\"}", "Prefer", "wait=5");
             dev.mode(Mode.ERROR);
             Http.Response zone = Http.post(server.baseUrl() + "/zone/devices/ESP_ERR01/assign", "{\"zone_id\":\"gh_9\"}", "Prefer", "wait=5");
             assertThat(zone.status()).isEqualTo(200);
             assertThat(zone.json()).containsEntry("status", "failed");
-            assertThat(Http.get(server.baseUrl() + "/esp/devices/ESP_ERR01").json()).containsEntry("zone_id", null);
+            assertThat(Http.get(server.baseUrl() + "/esp/devices/ESP_ERR01").json()).containsEntry("zone_id", "gh_8").containsEntry("zone_name", "Eight");
             Http.Response sub = Http.post(server.baseUrl() + "/subzone/devices/ESP_ERR01/subzones/assign",
                     "{\"subzone_id\":\"bed_c\",\"assigned_gpios\":[4]}", "Prefer", "wait=5");
             assertThat(sub.json()).containsEntry("status", "failed");

@@ -4,27 +4,43 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 import javax.sql.DataSource;
 
+import io.kaiser.api.ApiProblem;
+
 /**
- * Applies zone and subzone acks to the device's state in the database: the state follows the ack, not the publish.
+ * The device's zone and subzones in the database. Applies zone and subzone acks to the device's state in the database: the state follows the ack, not the publish.
  * What the ack does not carry (zone name, subzone gpios) comes from the command it answers (by correlation_id).
  * Runs before the answer completes its command, so a REST caller waiting with {@code Prefer: wait} reads the new state.
  * Every step is idempotent: a replayed ack changes nothing more.
  */
-public final class ZoneAcks {
+public final class ZoneState {
     private final DataSource dataSource;
 
-    public ZoneAcks(DataSource dataSource) {
+    public ZoneState(DataSource dataSource) {
         this.dataSource = dataSource;
     }
 
     /** zone/ack: {@code zone_assigned} sets zone, master zone and the zone name of the answered command. */
     public void zoneAck(String espId, Map<String, Object> ack) throws SQLException {
+        if ("zone_removed".equals(ack.get("status"))) {
+            // the firmware cascade-deletes its subzones with the zone (upstream-firmware 7); the zone fields are
+            // cleared by acks-zone-ack
+            try (Connection c = dataSource.getConnection();
+                 PreparedStatement ps = c.prepareStatement("DELETE FROM subzones WHERE esp_id = ?")) {
+                ps.setString(1, espId);
+                ps.executeUpdate();
+            }
+            return;
+        }
         if (!"zone_assigned".equals(ack.get("status"))) {
-            return; // zone_removed is cleared by acks-zone-ack; error changes nothing
+            return; // error: nothing changed on the device
         }
         String zone = text(ack.get("zone_id"));
         String master = text(ack.get("master_zone_id"));
@@ -79,7 +95,7 @@ public final class ZoneAcks {
                                 INSERT INTO subzones (esp_id, subzone_id, subzone_name, parent_zone_id, assigned_gpios, safe_mode_active,
                                                       correlation_id, assigned_at, last_ack_at)
                                 SELECT c.esp_id, c.payload->>'subzone_id', NULLIF(c.payload->>'subzone_name', ''),
-                                       NULLIF(c.payload->>'parent_zone_id', ''),
+                                       coalesce(NULLIF(c.payload->>'parent_zone_id', ''), (SELECT d.zone_id FROM devices d WHERE d.esp_id = c.esp_id)),
                                        ARRAY(SELECT e.v::smallint FROM jsonb_array_elements_text(coalesce(c.payload->'assigned_gpios', '[]'::jsonb))
                                              WITH ORDINALITY AS e(v, n) ORDER BY e.n),
                                        coalesce((c.payload->>'safe_mode_active')::boolean, true), c.correlation_id, now(), now()
@@ -111,6 +127,81 @@ public final class ZoneAcks {
                 default -> { } // error: nothing changed on the device
             }
         }
+    }
+
+    /**
+     * Refuses a subzone assign the device would refuse (upstream-firmware 7): the device must have a zone and
+     * parent_zone_id, when given, must be that zone. An unknown device passes here and is a 404 when issued.
+     */
+    public CommandSpec checkSubzoneAssign(CommandSpec spec) throws SQLException {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT zone_id FROM devices WHERE esp_id = ?")) {
+            ps.setString(1, spec.espId());
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    return spec;
+                }
+                String zone = rs.getString(1);
+                String parent = text(spec.fields().get("parent_zone_id"));
+                if (zone == null) {
+                    throw ApiProblem.badRequest("device " + spec.espId() + " has no zone: assign a zone before its subzones");
+                }
+                if (!parent.isEmpty() && !parent.equals(zone)) {
+                    throw ApiProblem.badRequest("parent_zone_id " + parent + " is not the zone of device " + spec.espId() + " (" + zone + ")");
+                }
+                return spec;
+            }
+        }
+    }
+
+    /** {@code GET /subzone/devices/{esp_id}/subzones}: the subzones the device confirmed, or 404 for an unknown device. */
+    public Map<String, Object> subzones(String espId) throws SQLException {
+        Map<String, Object> out = new LinkedHashMap<>();
+        try (Connection c = dataSource.getConnection()) {
+            try (PreparedStatement ps = c.prepareStatement("SELECT zone_id FROM devices WHERE esp_id = ?")) {
+                ps.setString(1, espId);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (!rs.next()) {
+                        throw ApiProblem.notFound("device " + espId + " is unknown");
+                    }
+                    out.put("esp_id", espId);
+                    out.put("zone_id", rs.getString(1));
+                }
+            }
+            List<Map<String, Object>> list = new ArrayList<>();
+            try (PreparedStatement ps = c.prepareStatement("""
+                    SELECT subzone_id, subzone_name, parent_zone_id, assigned_gpios, safe_mode_active, correlation_id,
+                           assigned_at, last_ack_at, safe_mode_changed_at
+                      FROM subzones WHERE esp_id = ? ORDER BY subzone_id""")) {
+                ps.setString(1, espId);
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        Map<String, Object> m = new LinkedHashMap<>();
+                        m.put("subzone_id", rs.getString(1));
+                        m.put("subzone_name", rs.getString(2));
+                        m.put("parent_zone_id", rs.getString(3));
+                        List<Integer> gpios = new ArrayList<>();
+                        for (Object g : (Object[]) rs.getArray(4).getArray()) {
+                            gpios.add(((Number) g).intValue());
+                        }
+                        m.put("assigned_gpios", gpios);
+                        m.put("safe_mode_active", rs.getBoolean(5));
+                        m.put("correlation_id", rs.getString(6));
+                        m.put("assigned_at", iso(rs.getTimestamp(7)));
+                        m.put("last_ack_at", iso(rs.getTimestamp(8)));
+                        m.put("safe_mode_changed_at", iso(rs.getTimestamp(9)));
+                        list.add(m);
+                    }
+                }
+            }
+            out.put("subzones", list);
+            out.put("count", list.size());
+        }
+        return out;
+    }
+
+    private static String iso(Timestamp t) {
+        return t == null ? null : t.toInstant().toString();
     }
 
     private static void update(Connection c, String sql, String espId, String subzone) throws SQLException {
