@@ -17,7 +17,8 @@ import io.kaiser.api.ApiProblem;
 public final class ZoneRequests {
     private static final Pattern ZONE_ID = Pattern.compile("^[A-Za-z0-9_-]{1,50}$");
     private static final Pattern SUBZONE_ID = Pattern.compile("^[A-Za-z0-9_-]{1,32}$");
-    private static final int MAX_NAME = 100;
+    /** The firmware keeps at most 64 characters of a zone name (upstream-firmware 7). */
+    private static final int MAX_NAME = 64;
     private static final int MAX_GPIOS = 20;
 
     private final String kaiserId;
