@@ -130,6 +130,36 @@ class ZoneConfigIT {
     }
 
     @Test
+    void should_publish_a_config_of_exactly_4352_bytes_and_refuse_one_byte_more() {
+        try (FirmwareDevice dev = device("ESP_CFG04")) {
+            String probe = "{\"sensors\":[{\"gpio\":4,\"sensor_type\":\"ds18b20\",\"sensor_name\":\"" + "x".repeat(10) + "\"}]}";
+            assertThat(Http.post(server.baseUrl() + "/esp/devices/ESP_CFG04/config", probe, "Prefer", "wait=5").status()).isEqualTo(200);
+            int fill = 10 + 4352 - dev.receivedBytes().get(0);
+            String exact = "{\"sensors\":[{\"gpio\":4,\"sensor_type\":\"ds18b20\",\"sensor_name\":\"" + "x".repeat(fill) + "\"}]}";
+            assertThat(Http.post(server.baseUrl() + "/esp/devices/ESP_CFG04/config", exact, "Prefer", "wait=5").status()).isEqualTo(200);
+            assertThat(dev.receivedBytes().get(1)).isEqualTo(4352);
+            String over = "{\"sensors\":[{\"gpio\":4,\"sensor_type\":\"ds18b20\",\"sensor_name\":\"" + "x".repeat(fill + 1) + "\"}]}";
+            assertThat(Http.post(server.baseUrl() + "/esp/devices/ESP_CFG04/config", over).status()).isEqualTo(413);
+            assertThat(dev.received()).hasSize(2);
+        }
+    }
+
+    @Test
+    void should_refuse_zone_commands_to_an_emergency_stopped_device_with_423() {
+        try (FirmwareDevice dev = device("ESP_ZONE05")) {
+            server.query("INSERT INTO emergency_latches (scope, incident_id, reason) VALUES ('ESP_ZONE05', 'inc-zone-1', 'test') RETURNING 1");
+            try {
+                assertThat(Http.post(server.baseUrl() + "/zone/devices/ESP_ZONE05/assign", "{\"zone_id\":\"gh\"}").status()).isEqualTo(423);
+                assertThat(Http.post(server.baseUrl() + "/esp/devices/ESP_ZONE05/config", "{\"sensors\":[]}").status()).isEqualTo(423);
+                assertThat(delete("/subzone/devices/ESP_ZONE05/subzones/bed_a").status()).isEqualTo(423);
+            } finally {
+                server.query("DELETE FROM emergency_latches WHERE scope = 'ESP_ZONE05' RETURNING 1");
+            }
+            assertThat(dev.received()).isEmpty();
+        }
+    }
+
+    @Test
     void should_refuse_an_invalid_config_with_400_naming_the_field() {
         try (FirmwareDevice dev = device("ESP_CFG03")) {
             assertThat(detail400("/esp/devices/ESP_CFG03/config",
