@@ -259,6 +259,21 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
     }
 
     @BindToRegistry
+    public io.kaiser.command.ConfigRequests configRequests() {
+        return once("configRequests", () -> new io.kaiser.command.ConfigRequests(maxGpio));
+    }
+
+    @BindToRegistry
+    public io.kaiser.command.ZoneRequests zoneRequests() {
+        return once("zoneRequests", () -> new io.kaiser.command.ZoneRequests(kaiserId, maxGpio));
+    }
+
+    @BindToRegistry
+    public io.kaiser.command.ZoneState zoneState() {
+        return once("zoneState", () -> new io.kaiser.command.ZoneState(dataSource()));
+    }
+
+    @BindToRegistry
     public io.kaiser.command.CommandWaiter commandWaiter() {
         return once("commandWaiter", () -> new io.kaiser.command.CommandWaiter(dataSource(), commandService(), commandMaxWait));
     }

@@ -84,6 +84,10 @@ public final class CommandService {
         payload.put("correlation_id", id);
         payload.put("intent_id", id);
         payload.put("timestamp", System.currentTimeMillis() / 1000);
+        if (spec.topicKey().equals("config")) {
+            payload.put("request_id", id);
+            payload.putIfAbsent("generation", System.currentTimeMillis());
+        }
         if (issuedBy != null && spec.topicKey().equals("actuator-command")) {
             payload.put("issued_by", issuedBy);
         }
