@@ -15,7 +15,8 @@ import io.kaiser.api.ApiProblem;
  * naming the field. The device's zone and subzones in the database change only when its ack confirms them.
  */
 public final class ZoneRequests {
-    private static final Pattern ZONE_ID = Pattern.compile("^[A-Za-z0-9_-]{1,50}$");
+    /** The firmware stores zone ids of at most 32 characters; longer ones would only come back as an error ack. */
+    private static final Pattern ZONE_ID = Pattern.compile("^[A-Za-z0-9_-]{1,32}$");
     private static final Pattern SUBZONE_ID = Pattern.compile("^[A-Za-z0-9_-]{1,32}$");
     /** The firmware keeps at most 64 characters of a zone name (upstream-firmware 7). */
     private static final int MAX_NAME = 64;
@@ -34,11 +35,11 @@ public final class ZoneRequests {
         unknownFields(body, Set.of("zone_id", "master_zone_id", "zone_name"));
         Object zone = body.get("zone_id");
         if (!(zone instanceof String z) || !ZONE_ID.matcher(z).matches()) {
-            throw ApiProblem.badRequest("zone_id is required: 1 to 50 characters A-Z, a-z, 0-9, _ or -");
+            throw ApiProblem.badRequest("zone_id is required: 1 to 32 characters (the firmware's limit) A-Z, a-z, 0-9, _ or -");
         }
         Object master = body.getOrDefault("master_zone_id", "");
         if (!(master instanceof String m) || !m.isEmpty() && !ZONE_ID.matcher(m).matches()) {
-            throw ApiProblem.badRequest("master_zone_id must be empty or 1 to 50 characters A-Z, a-z, 0-9, _ or -");
+            throw ApiProblem.badRequest("master_zone_id must be empty or 1 to 32 characters (the firmware's limit) A-Z, a-z, 0-9, _ or -");
         }
         Map<String, Object> f = new LinkedHashMap<>();
         f.put("zone_id", z);
@@ -65,7 +66,7 @@ public final class ZoneRequests {
         String subzone = subzoneId(body.get("subzone_id"));
         Object parent = body.getOrDefault("parent_zone_id", "");
         if (!(parent instanceof String p) || !p.isEmpty() && !ZONE_ID.matcher(p).matches()) {
-            throw ApiProblem.badRequest("parent_zone_id must be empty or 1 to 50 characters A-Z, a-z, 0-9, _ or -");
+            throw ApiProblem.badRequest("parent_zone_id must be empty or 1 to 32 characters (the firmware's limit) A-Z, a-z, 0-9, _ or -");
         }
         Object raw = body.getOrDefault("assigned_gpios", List.of());
         if (!(raw instanceof List<?> list)) {
