@@ -266,6 +266,10 @@ public final class CommandService {
         }
         String topicKey = (String) answerRow.get("topic_key");
         String outcome = outcome(topicKey, (String) answerRow.get("status"));
+        if ("intent-outcome".equals(topicKey) && "applied".equals(outcome)) {
+            // the command's own answer (response, config_response, ack) carries the details: until it comes, accepted
+            outcome = "accepted";
+        }
         String payload = (String) answerRow.get("payload");
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(false);
@@ -296,7 +300,7 @@ public final class CommandService {
                     ps.setString(6, corr);
                     ps.executeUpdate();
                 }
-            } else {
+            } else if (!open) {
                 try (PreparedStatement ps = c.prepareStatement("""
                         UPDATE commands SET late_answers = coalesce(late_answers, '[]'::jsonb)
                                || jsonb_build_array(jsonb_build_object('topic', ?, 'received_at', now(), 'answer', ?::jsonb))

@@ -92,9 +92,14 @@ public final class IngestRows {
         row.put("topic_key", topicKey);
         row.put("gpio", gpio);
         row.put("correlation_id", firstString(p, "correlation_id", "intent_id", "request_id"));
-        Object status = p.containsKey("outcome") ? p.get("outcome") : p.containsKey("status") ? p.get("status")
-                : p.containsKey("state") ? p.get("state") : p.containsKey("success") ? (Boolean.TRUE.equals(p.get("success")) ? "success" : "failed")
-                : p.get("event_type");
+        Object status = switch (topicKey) {
+            case "actuator-response", "sensor-response", "system-command-response" ->
+                    p.get("success") == null ? null : Boolean.TRUE.equals(p.get("success")) ? "success" : "failed";
+            case "intent-outcome", "emergency-ack" -> p.get("outcome");
+            case "recovery-confirm" -> p.get("state");
+            case "intent-lifecycle" -> p.get("event_type");
+            default -> p.get("status");
+        };
         row.put("status", status == null ? null : status.toString());
         row.put("payload", json(p));
         row.put("received_at", new Timestamp(receivedAt));

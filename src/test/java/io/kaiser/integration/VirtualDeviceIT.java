@@ -83,6 +83,19 @@ class VirtualDeviceIT {
         assertThat(system.status()).as(system.body()).isEqualTo(200);
         assertThat(system.json()).containsEntry("status", "applied");
 
+        Http.Response zone = Http.post(server.baseUrl() + "/zone/devices/ESP_VDI0002/assign",
+                "{\"zone_id\":\"greenhouse_1\",\"zone_name\":\"Greenhouse 1\"}", "Prefer", "wait=10");
+        assertThat(zone.status()).as(zone.body()).isEqualTo(200);
+        assertThat(zone.json()).containsEntry("status", "applied");
+        assertThat(Http.get(server.baseUrl() + "/esp/devices/ESP_VDI0002").json()).containsEntry("zone_id", "greenhouse_1");
+
+        Http.Response config = Http.post(server.baseUrl() + "/esp/devices/ESP_VDI0003/config",
+                "{\"sensors\":[{\"gpio\":4,\"sensor_type\":\"ds18b20\",\"sensor_name\":\"soil\",\"active\":true}],"
+                        + "\"actuators\":[{\"gpio\":5,\"actuator_type\":\"relay\",\"actuator_name\":\"pump\",\"active\":true}],"
+                        + "\"offline_rules\":[]}", "Prefer", "wait=15");
+        assertThat(config.status()).as(config.body()).isEqualTo(200);
+        assertThat(config.json()).containsEntry("status", "applied").containsEntry("answer_topic", "config-response");
+
         assertThat(server.query("SELECT topic, reason FROM dead_letters WHERE esp_id LIKE 'ESP_VDI%'")).as("dead letters").isEmpty();
     }
 }
