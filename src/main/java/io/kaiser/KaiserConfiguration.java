@@ -56,6 +56,12 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
 
     @PropertyInject("kaiser.id")
     String kaiserId;
+    @PropertyInject(value = "kaiser.mode", defaultValue = "development")
+    String mode;
+    @PropertyInject(value = "kaiser.auth.enabled", defaultValue = "false")
+    boolean authEnabled;
+    @PropertyInject(value = "kaiser.auth.bootstrap-tokens", defaultValue = "")
+    String bootstrapTokens;
     @PropertyInject("kaiser.instance-id")
     String instanceId;
     @PropertyInject(value = "kaiser.mqtt.shared-subscription-group", defaultValue = "")
@@ -293,6 +299,16 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
     }
 
     @BindToRegistry
+    public io.kaiser.auth.ApiAuth apiAuth() {
+        return once("apiAuth", () -> {
+            if ("production".equalsIgnoreCase(mode) && !authEnabled) {
+                throw new IllegalStateException("kaiser.mode=production needs kaiser.auth.enabled=true: refusing to serve an open API");
+            }
+            return new io.kaiser.auth.ApiAuth(dataSource(), authEnabled);
+        });
+    }
+
+    @BindToRegistry
     public IngestDrainer ingestDrainer() {
         return once("ingestDrainer", () -> new IngestDrainer(ingestJournal(), camel, "direct:ingest-batch", "direct:dead-letter", batchSize, maxBackoff,
                 attemptsBeforeIsolation, database()::reachable));
@@ -383,7 +399,17 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
         }
 
         @Override
-        public void onCamelContextStarted(CamelContext context, boolean alreadyStarted) {
+        public void onCamelContextStarted(CamelContext context, boolean alreadyStarted) throws Exception {
+            // before the routes take traffic: the API is never open for a moment when authentication is on
+            io.kaiser.auth.ApiAuth auth = context.getRegistry().lookupByNameAndType("apiAuth", io.kaiser.auth.ApiAuth.class);
+            auth.mount(context);
+            if (auth.enabled() && !bootstrapTokens.isBlank()) {
+                try {
+                    auth.bootstrap(bootstrapTokens);
+                } catch (java.sql.SQLException e) {
+                    LOG.warn("Bootstrap tokens not stored (database not ready): {}", e.getMessage());
+                }
+            }
         }
 
         @Override
