@@ -58,6 +58,7 @@ public final class ScriptedDevice implements AutoCloseable {
             });
             MqttConnectionOptions o = new MqttConnectionOptions();
             o.setAutomaticReconnect(true);
+            o.setAutomaticReconnectDelay(1, 2);
             client.connect(o);
             subscribeAll();
         } catch (MqttException e) {
