@@ -136,6 +136,7 @@ public final class EmergencyService {
 
     /** {@code POST /actuators/emergency_stop {esp_id?, gpio?, reason}}. */
     public Stop stop(Map<String, Object> body, String issuedBy) throws SQLException {
+        body = body == null ? Map.of() : body;
         unknownFields(body, Set.of("esp_id", "gpio", "reason"));
         String reason = reason(body.get("reason"), true);
         String espId = espId(body.get("esp_id"));
@@ -230,6 +231,7 @@ public final class EmergencyService {
 
     /** {@code POST /actuators/clear_emergency {esp_id?, reason?}}: releases the latch(es) and tells the devices. */
     public Clear clear(Map<String, Object> body, String issuedBy) throws SQLException {
+        body = body == null ? Map.of() : body;
         unknownFields(body, Set.of("esp_id", "reason"));
         String reason = reason(body.get("reason"), false);
         if (reason == null) {
