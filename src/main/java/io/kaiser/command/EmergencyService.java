@@ -31,6 +31,8 @@ import io.kaiser.mqtt.TopicBuilder;
  */
 public final class EmergencyService {
     public static final int MAX_REASON = 500;
+    /** Command type of the broadcast (kaiser.command.*.emergency_broadcast properties). */
+    public static final String BROADCAST_TYPE = "emergency_broadcast";
 
     private final DataSource dataSource;
     private final CommandService commands;
@@ -47,17 +49,11 @@ public final class EmergencyService {
     /**
      * A stored stop, ready to publish.
      *
-     * @param broadcastTopic   topic of the broadcast, or null for a single-device stop
-     * @param broadcastPayload JSON of the broadcast, or null
-     * @param commands         what to publish through direct:command-publish, in order
+     * @param commands what to publish through direct:command-publish, in order: the broadcast (all devices) or the
+     *                 device's actuator/emergency message, then one OFF per actuator
      */
     public record Stop(String incidentId, String espId, Integer gpio, String reason, String issuedBy, long timestamp,
-                       int devicesStopped, int actuatorsStopped, String broadcastTopic, String broadcastPayload,
-                       int broadcastQos, List<Command> commands, List<Map<String, Object>> targets) {
-
-        public boolean hasBroadcast() {
-            return broadcastPayload != null;
-        }
+                       int devicesStopped, int actuatorsStopped, List<Command> commands, List<Map<String, Object>> targets) {
 
         public String location() {
             return "/api/v1/actuators/emergency/" + incidentId;
@@ -200,6 +196,22 @@ public final class EmergencyService {
                     devices = 1;
                 } else {
                     devices = Math.max(stoppedDevices.size(), gpio == null ? count(c, "SELECT count(*) FROM devices") : 0);
+                    // the broadcast is a command too (esp_id '*'): durable in the outbox, published once, first
+                    Map<String, Object> b = new LinkedHashMap<>();
+                    b.put("command", "emergency_stop");
+                    b.put("reason", reason);
+                    b.put("issued_by", issuedBy);
+                    b.put("incident_correlation_id", incident);
+                    b.put("devices_stopped", devices);
+                    b.put("actuators_stopped", targets.size());
+                    if (gpio != null) {
+                        b.put("gpio", gpio);
+                    }
+                    String corr = broadcastId(incident);
+                    out.add(0, commands.create(c, new CommandSpec(BROADCAST_TYPE, "*", null, "broadcast-emergency", b, "emergency-stop"),
+                            corr, incident, issuedBy));
+                    // rows of one transaction share created_at; the outbox sends the broadcast first all the same
+                    update(c, "UPDATE commands SET created_at = created_at - interval '1 millisecond' WHERE correlation_id = ?", corr);
                 }
                 c.commit();
             } catch (SQLException | RuntimeException e) {
@@ -207,26 +219,25 @@ public final class EmergencyService {
                 throw e;
             }
         }
-        int actuators = targets.size();
-        String broadcastTopic = null;
-        String broadcast = null;
-        if (espId == null) {
-            Map<String, Object> b = new LinkedHashMap<>();
-            b.put("command", "emergency_stop");
-            b.put("reason", reason);
-            b.put("issued_by", issuedBy);
-            b.put("timestamp", now);
-            b.put("incident_correlation_id", incident);
-            b.put("devices_stopped", devices);
-            b.put("actuators_stopped", actuators);
-            if (gpio != null) {
-                b.put("gpio", gpio);
-            }
-            broadcastTopic = topics.outbound("broadcast-emergency", "");
-            broadcast = CommandService.json(b);
+        return new Stop(incident, espId, gpio, reason, issuedBy, now, devices, targets.size(), out, targets);
+    }
+
+    /** The broadcast's command id: {incident}:broadcast (as in contract/vectors/broadcast-emergency). */
+    public static String broadcastId(String incident) {
+        return incident + ":broadcast";
+    }
+
+    /**
+     * Nobody answers a broadcast: once it is published its command is done (applied). Called after the stop's
+     * publishing and when the incident is viewed (a broadcast sent later from the outbox).
+     */
+    public void broadcastDone(String incident) throws SQLException {
+        try (Connection c = dataSource.getConnection()) {
+            update(c, """
+                    UPDATE commands SET status = 'applied', completed_at = now(), accepted_at = coalesce(accepted_at, published_at),
+                           status_reason = 'published to every device; no answer expected'
+                     WHERE correlation_id = ? AND status = 'pending' AND published_at IS NOT NULL""", broadcastId(incident));
         }
-        return new Stop(incident, espId, gpio, reason, issuedBy, now, devices, actuators, broadcastTopic, broadcast,
-                topics.qos("broadcast-emergency"), out, targets);
     }
 
     /** {@code POST /actuators/clear_emergency {esp_id?, reason?}}: releases the latch(es) and tells the devices. */
@@ -324,6 +335,7 @@ public final class EmergencyService {
         if (incidentId == null || incidentId.length() > 128) {
             throw ApiProblem.badRequest("incident_id is not valid");
         }
+        broadcastDone(incidentId);
         Map<String, Object> m = new LinkedHashMap<>();
         try (Connection c = dataSource.getConnection()) {
             try (PreparedStatement ps = c.prepareStatement("""
@@ -389,6 +401,10 @@ public final class EmergencyService {
                         cmd.put("published_at", iso(rs.getTimestamp(7)));
                         cmd.put("completed_at", iso(rs.getTimestamp(8)));
                         cmd.put("answer_topic", rs.getString(9));
+                        if (BROADCAST_TYPE.equals(type)) {
+                            m.put("broadcast", cmd);
+                            continue;
+                        }
                         if ("emergency_clear".equals(type)) {
                             cmd.put("esp_id", esp);
                             clears.add(cmd);
@@ -432,6 +448,7 @@ public final class EmergencyService {
             counts.put("failed", failed);
             counts.put("devices", devices.size());
             counts.put("devices_acknowledged", devices.values().stream().filter(EmergencyService::deviceAcknowledged).count());
+            m.putIfAbsent("broadcast", null);
             m.put("counts", counts);
             m.put("devices", new ArrayList<>(devices.values()));
             m.put("clear_commands", clears);

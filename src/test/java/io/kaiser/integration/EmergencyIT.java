@@ -63,6 +63,7 @@ class EmergencyIT {
 
     @Test
     @Order(1)
+    @SuppressWarnings("unchecked")
     void should_stop_200_devices_with_one_off_each_one_broadcast_and_200_acknowledgements() {
         int n = 200;
         // the class's own server, first of all tests so these are its only devices (a second KaiserServer in the same
@@ -88,10 +89,11 @@ class EmergencyIT {
                     assertThat(r.list("commands")).hasSize(n);
 
                     await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(20)).until(() -> fleetServer.count(
-                            "SELECT count(*) FROM commands WHERE incident_id = '" + incident + "' AND status = 'applied'") == n);
+                            "SELECT count(*) FROM commands WHERE incident_id = '" + incident + "' AND command_type = 'emergency_stop' AND status = 'applied'") == n);
                     long lastAnswer = (fleet.lastAnswerNanos() - start) / 1_000_000;
                     Instant lastCompleted = ((java.sql.Timestamp) fleetServer.query(
-                            "SELECT max(completed_at) AS t FROM commands WHERE incident_id = '" + incident + "'").get(0).get("t")).toInstant();
+                            "SELECT max(completed_at) AS t FROM commands WHERE incident_id = '" + incident + "' AND command_type = 'emergency_stop'")
+                            .get(0).get("t")).toInstant();
                     long recorded = Duration.between(t0, lastCompleted).toMillis();
                     toLastAnswer.add(lastAnswer);
                     toAllRecorded.add(recorded);
@@ -108,9 +110,10 @@ class EmergencyIT {
                     Map<String, Object> b = fleet.broadcasts(incident).get(0);
                     assertThat(b).containsEntry("command", "emergency_stop").containsEntry("reason", "fleet test run " + run)
                             .containsEntry("devices_stopped", n).containsEntry("actuators_stopped", n).containsEntry("_retained", false)
-                            .containsKeys("issued_by", "timestamp");
+                            .containsEntry("correlation_id", incident + ":broadcast").containsKeys("issued_by", "timestamp");
                     Map<String, Object> view = Http.get(fleetServer.baseUrl() + "/actuators/emergency/" + incident).json();
                     assertThat(view).containsEntry("latched", true).containsEntry("cleared_at", null);
+                    assertThat((Map<String, Object>) view.get("broadcast")).containsEntry("status", "applied");
                     @SuppressWarnings("unchecked")
                     Map<String, Object> counts = (Map<String, Object>) view.get("counts");
                     assertThat(counts).containsEntry("acknowledged", n).containsEntry("pending", 0).containsEntry("failed", 0)
@@ -133,6 +136,7 @@ class EmergencyIT {
     }
 
     @Test
+    @SuppressWarnings("unchecked")
     void should_block_only_the_stopped_device_until_cleared() {
         try (ScriptedDevice one = device("ESP_EMB1"); ScriptedDevice other = device("ESP_EMB2");
              LiveClient live = new LiveClient(server.wsUrl() + "?types=actuator_alert")) {
@@ -221,6 +225,48 @@ class EmergencyIT {
             assertThat(Http.get(server.baseUrl() + "/actuators/emergency/" + incident).json()).containsEntry("latched", true);
             assertThat(clear(server, "{\"esp_id\":\"ESP_EMD1\"}").status()).isEqualTo(200);
             assertThat(command("ESP_EMD1").status()).isEqualTo(202);
+        }
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void should_keep_the_broadcast_and_off_commands_in_the_outbox_while_the_broker_is_away() {
+        try (ScriptedFleet fleet = new ScriptedFleet(server)) {
+            fleet.announce(List.of("ESP_EMO1", "ESP_EMO2"), 9);
+            await().atMost(Duration.ofSeconds(10)).until(() -> server.count(
+                    "SELECT count(*) FROM actuator_states WHERE esp_id IN ('ESP_EMO1','ESP_EMO2')") == 2);
+            server.stop();
+            server.with("kaiser.mqtt.url", "tcp://127.0.0.1:" + closedPort()).start();
+            String incident;
+            try {
+                await().atMost(Duration.ofSeconds(20)).until(() -> Http.get(server.baseUrl() + "/esp/devices").status() == 200);
+                Http.Response r = stop(server, "{\"reason\":\"broker away\",\"gpio\":9}");
+                assertThat(r.status()).isEqualTo(200);
+                incident = (String) r.json().get("incident_id");
+                assertThat(r.json()).containsEntry("actuators_stopped", 2);
+                assertThat(server.count("SELECT count(*) FROM commands WHERE incident_id = '" + incident
+                        + "' AND published_at IS NULL AND status = 'pending'")).isEqualTo(3);
+                assertThat(command("ESP_EMO1").status()).isEqualTo(423);
+            } finally {
+                server.stop();
+                server.with("kaiser.mqtt.url", server.mqttUrl()).start();
+            }
+            awaitHealthy(server);
+            await().atMost(Duration.ofSeconds(10)).until(() -> fleet.broadcasts(incident).size() == 1
+                    && fleet.commands("ESP_EMO1").size() == 1 && fleet.commands("ESP_EMO2").size() == 1);
+            assertThat(fleet.commands("ESP_EMO1").get(0)).containsEntry("correlation_id", incident + ":ESP_EMO1:9");
+            await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(
+                    (Map<String, Object>) Http.get(server.baseUrl() + "/actuators/emergency/" + incident).json().get("counts"))
+                    .containsEntry("acknowledged", 2).containsEntry("pending", 0));
+            assertThat(clear(server, "{\"reason\":\"broker back\"}").status()).isEqualTo(200);
+        }
+    }
+
+    static int closedPort() {
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+            return s.getLocalPort();
+        } catch (java.io.IOException e) {
+            throw new IllegalStateException(e);
         }
     }
 
