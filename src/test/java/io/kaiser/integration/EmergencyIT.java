@@ -202,10 +202,15 @@ class EmergencyIT {
                             .containsExactly(a + ":" + esp + ":7", b + ":" + esp + ":7");
                 }
                 assertThat(server.count("SELECT count(*) FROM emergency_incidents WHERE incident_id IN ('" + a + "','" + b + "')")).isEqualTo(2);
+                // a stop for all blocks every device
+                Http.Response refused = command("ESP_EMC1");
+                assertThat(refused.status()).isEqualTo(423);
+                assertThat((String) refused.json().get("detail")).contains(b).contains("all devices");
             } finally {
                 Http.Response cleared = clear(server, "{\"reason\":\"done\"}");
                 assertThat(cleared.status()).isEqualTo(200);
             }
+            assertThat(command("ESP_EMC1").status()).isNotEqualTo(423);
         }
     }
 
