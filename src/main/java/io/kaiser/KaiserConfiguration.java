@@ -289,6 +289,11 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
         return once("commandEvents", () -> new io.kaiser.command.CommandEvents(commandService()));
     }
 
+    @BindToRegistry
+    public io.kaiser.command.EmergencyService emergencyService() {
+        return once("emergencyService", () -> new io.kaiser.command.EmergencyService(dataSource(), commandService(), topicBuilder(), maxGpio));
+    }
+
     /** A duration property ("10s", "500ms", "2m"); "never" or empty means none. */
     private Duration duration(String key) {
         String v = camel.getPropertiesComponent().resolveProperty(key).orElse("never").trim();
