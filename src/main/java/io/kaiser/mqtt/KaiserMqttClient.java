@@ -103,6 +103,26 @@ public class KaiserMqttClient extends MqttClient {
         }
     }
 
+    /**
+     * Publishes; when Paho reports its in-flight window full (it frees a slot slightly after the publish returned),
+     * waits briefly and tries again rather than failing the command and tripping the publish circuit breaker.
+     */
+    @Override
+    public void publish(String topic, org.eclipse.paho.mqttv5.common.MqttMessage message) throws MqttException {
+        long deadline = System.nanoTime() + 2_000_000_000L;
+        while (true) {
+            try {
+                super.publish(topic, message);
+                return;
+            } catch (MqttException e) {
+                if (e.getReasonCode() != org.eclipse.paho.mqttv5.client.MqttClientException.REASON_CODE_MAX_INFLIGHT || System.nanoTime() > deadline) {
+                    throw e;
+                }
+                java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+            }
+        }
+    }
+
     /** The QoS each filter is subscribed with, for tests and health. */
     public Map<String, Integer> subscriptions() {
         Map<String, Integer> out = new ConcurrentHashMap<>();

@@ -139,6 +139,10 @@ class CommandsIT {
             assertThat(value.status()).isEqualTo(400);
             assertThat((String) value.json().get("detail")).contains("value");
             assertThat(Http.post(server.baseUrl() + "/actuators/ESP_CMD06/5/command", "{\"command\":\"ON\",\"duration\":-1}").status()).isEqualTo(400);
+            Http.Response malformed = Http.post(server.baseUrl() + "/actuators/ESP_CMD06/5/command", "{\"command\":");
+            assertThat(malformed.status()).isEqualTo(400);
+            assertThat(malformed.contentType()).startsWith("application/problem+json");
+            assertThat(Http.post(server.baseUrl() + "/actuators/ESP_CMD06/5/command", "{\"command\":\"ON\"}", "text/plain").status()).isEqualTo(415);
             assertThat(Http.post(server.baseUrl() + "/esp/devices/ESP_CMD06/system-command", "{\"command\":\"self_destruct\"}").status()).isEqualTo(400);
             assertThat(Http.post(server.baseUrl() + "/commands/does-not-exist", null).status()).isIn(404, 405);
             assertThat(Http.get(server.baseUrl() + "/commands/does-not-exist").status()).isEqualTo(404);
