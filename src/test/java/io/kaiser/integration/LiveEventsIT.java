@@ -50,7 +50,7 @@ class LiveEventsIT {
         try (MqttTestClient device = new MqttTestClient(server.mqttUrl())) {
             device.publish(server.topic("ESP_LIVE1", "system/heartbeat"), "{\"ts\":1735818000,\"uptime\":1,\"heap_free\":1,\"wifi_rssi\":-50}", 0);
             await().atMost(Duration.ofSeconds(5)).until(() -> Http.get(server.baseUrl() + "/esp/devices/ESP_LIVE1").status() == 200);
-            String padding = "x".repeat(2000);
+            String padding = "x".repeat(12000);
             for (int i = 0; i < 1000; i++) {
                 device.publish(server.topic("ESP_LIVE1", "sensor/4/data"), "{\"ts\":" + (1795000000L + i)
                         + ",\"esp_id\":\"ESP_LIVE1\",\"gpio\":4,\"sensor_type\":\"ds18b20\",\"raw\":300,\"seq\":" + i
