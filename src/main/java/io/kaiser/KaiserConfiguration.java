@@ -132,6 +132,8 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
     double commandRatePerSecond;
     @PropertyInject("kaiser.command.rate-limit.burst")
     double commandRateBurst;
+    @PropertyInject(value = "kaiser.metrics.refresh-ms", defaultValue = "5000")
+    long metricsRefresh;
     @PropertyInject("kaiser.command.max-wait-seconds")
     int commandMaxWait;
     @PropertyInject("kaiser.telemetry.max-future-skew-seconds")
@@ -314,6 +316,21 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
     }
 
     @BindToRegistry
+    public io.kaiser.metrics.KaiserMetrics kaiserMetrics() {
+        return once("kaiserMetrics", () -> {
+            io.kaiser.metrics.KaiserMetrics m = new io.kaiser.metrics.KaiserMetrics(dataSource());
+            m.gauge("kaiser_ingest_received", "messages appended to the ingest journal since start", () -> ingestReceiver().received());
+            m.gauge("kaiser_ingest_stored", "messages stored from the journal since start", () -> ingestDrainer().processed());
+            m.gauge("kaiser_ingest_backlog_bytes", "journal bytes not yet stored", () -> ingestDrainer().backlogBytes());
+            m.gauge("kaiser_websocket_clients", "connected live-event clients", () -> liveEvents().clientCount());
+            m.gauge("kaiser_websocket_events_dropped", "live events not sent to a slow client", () -> liveEvents().dropped());
+            m.gauge("kaiser_mqtt_connected", "1 when both MQTT connections are up", () -> mqttIngress().isConnected() && mqttPublisher().isConnected() ? 1 : 0);
+            commandService().setAckListener(m::ackLatency);
+            return m;
+        });
+    }
+
+    @BindToRegistry
     public IngestDrainer ingestDrainer() {
         return once("ingestDrainer", () -> new IngestDrainer(ingestJournal(), camel, "direct:ingest-batch", "direct:dead-letter", batchSize, maxBackoff,
                 attemptsBeforeIsolation, database()::reachable));
@@ -429,6 +446,7 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
             });
             flusher.scheduleWithFixedDelay(journal::force, fsyncInterval, fsyncInterval, TimeUnit.MILLISECONDS);
             registry.lookupByNameAndType("commandWaiter", io.kaiser.command.CommandWaiter.class).startListening();
+            registry.lookupByNameAndType("kaiserMetrics", io.kaiser.metrics.KaiserMetrics.class).start(metricsRefresh);
             registry.lookupByNameAndType("mqttPublisher", KaiserMqttClient.class).start();
             registry.lookupByNameAndType("ingestDrainer", IngestDrainer.class).start();
             registry.lookupByNameAndType("mqttIngress", KaiserMqttClient.class).start();
@@ -451,6 +469,7 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
                 flusher.shutdownNow();
             }
             registry.lookupByNameAndType("commandWaiter", io.kaiser.command.CommandWaiter.class).stop();
+            registry.lookupByNameAndType("kaiserMetrics", io.kaiser.metrics.KaiserMetrics.class).close();
             registry.lookupByNameAndType("ingestJournal", IngestJournal.class).close();
             registry.lookupByNameAndType("database", Database.class).close();
         }

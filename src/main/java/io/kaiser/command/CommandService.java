@@ -36,6 +36,12 @@ public final class CommandService {
     private final Function<String, Duration> ackTimeout;
     private final Function<String, Duration> ttl;
     private final RateLimiter rateLimiter;
+    private volatile java.util.function.BiConsumer<String, Duration> ackListener = (type, latency) -> { };
+
+    /** Told the command type and the time from publish to the device's final answer, for the ack latency histogram. */
+    public void setAckListener(java.util.function.BiConsumer<String, Duration> listener) {
+        this.ackListener = listener;
+    }
 
     public CommandService(DataSource dataSource, TopicBuilder topics, Function<String, Duration> ackTimeout,
                           Function<String, Duration> ttl, RateLimiter rateLimiter) {
@@ -274,7 +280,10 @@ public final class CommandService {
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(false);
             String current;
-            try (PreparedStatement ps = c.prepareStatement("SELECT status FROM commands WHERE correlation_id = ? FOR UPDATE")) {
+            String type;
+            Timestamp publishedAt;
+            try (PreparedStatement ps = c.prepareStatement(
+                    "SELECT status, command_type, published_at FROM commands WHERE correlation_id = ? FOR UPDATE")) {
                 ps.setString(1, corr);
                 try (ResultSet rs = ps.executeQuery()) {
                     if (!rs.next()) {
@@ -282,6 +291,8 @@ public final class CommandService {
                         return null;
                     }
                     current = rs.getString(1);
+                    type = rs.getString(2);
+                    publishedAt = rs.getTimestamp(3);
                 }
             }
             boolean open = "pending".equals(current) || "accepted".equals(current);
@@ -299,6 +310,9 @@ public final class CommandService {
                     ps.setString(5, reason(payload));
                     ps.setString(6, corr);
                     ps.executeUpdate();
+                }
+                if (isFinal(outcome) && publishedAt != null) {
+                    ackListener.accept(type, Duration.ofMillis(Math.max(0, System.currentTimeMillis() - publishedAt.getTime())));
                 }
             } else if (!open) {
                 try (PreparedStatement ps = c.prepareStatement("""
