@@ -330,6 +330,16 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
         });
     }
 
+    /** Idempotent consumer repository for device answers, in PostgreSQL (survives restarts, shared by instances). */
+    @BindToRegistry
+    public org.apache.camel.processor.idempotent.jdbc.JdbcMessageIdRepository answerIdRepository() {
+        return once("answerIdRepository", () -> {
+            var repo = new org.apache.camel.processor.idempotent.jdbc.JdbcMessageIdRepository(dataSource(), "device-answers");
+            repo.setCreateTableIfNotExists(false);
+            return repo;
+        });
+    }
+
     @BindToRegistry
     public IngestDrainer ingestDrainer() {
         return once("ingestDrainer", () -> new IngestDrainer(ingestJournal(), camel, "direct:ingest-batch", "direct:dead-letter", batchSize, maxBackoff,

@@ -92,7 +92,15 @@ public final class IngestRows {
         row.put("topic_key", topicKey);
         row.put("gpio", gpio);
         row.put("correlation_id", firstString(p, "correlation_id", "intent_id", "request_id"));
-        Object status = switch (topicKey) {
+        Object status = answerStatus(topicKey, p);
+        row.put("status", status == null ? null : status.toString());
+        row.put("payload", json(p));
+        row.put("received_at", new Timestamp(receivedAt));
+        return row;
+    }
+
+    private static Object answerStatus(String topicKey, Map<String, Object> p) {
+        return switch (topicKey) {
             case "actuator-response", "sensor-response", "system-command-response" ->
                     p.get("success") == null ? null : Boolean.TRUE.equals(p.get("success")) ? "success" : "failed";
             case "intent-outcome", "emergency-ack" -> p.get("outcome");
@@ -100,10 +108,24 @@ public final class IngestRows {
             case "intent-lifecycle" -> p.get("event_type");
             default -> p.get("status");
         };
-        row.put("status", status == null ? null : status.toString());
-        row.put("payload", json(p));
-        row.put("received_at", new Timestamp(receivedAt));
-        return row;
+    }
+
+    /**
+     * The idempotency key of an answer: topic, correlation id and status (an intent may go accepted, then applied).
+     * An answer without a correlation id is keyed by its journal position, so only a replay of it is a duplicate.
+     */
+    public String answerKey(String topicKey, String espId, Map<String, Object> p, String ingestKey) {
+        String corr = firstString(p, "correlation_id", "intent_id", "request_id");
+        String key = corr == null ? "msg|" + ingestKey : topicKey + "|" + espId + "|" + corr + "|" + answerStatus(topicKey, p);
+        if (key.length() <= 100) {
+            return key;
+        }
+        try {
+            return "sha256|" + java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
+                    .digest(key.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     /** The live event for a stored answer, named after what the device answered to. */
