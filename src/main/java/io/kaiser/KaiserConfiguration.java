@@ -283,7 +283,11 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
 
     @BindToRegistry
     public io.kaiser.command.CommandWaiter commandWaiter() {
-        return once("commandWaiter", () -> new io.kaiser.command.CommandWaiter(dataSource(), commandService(), commandMaxWait));
+        return once("commandWaiter", () -> {
+            var waiter = new io.kaiser.command.CommandWaiter(dataSource(), commandService(), commandMaxWait);
+            commandService().setChangeListener(waiter::wake);
+            return waiter;
+        });
     }
 
     @BindToRegistry

@@ -38,6 +38,13 @@ public final class CommandService {
     private final RateLimiter rateLimiter;
     private volatile java.util.function.BiConsumer<String, Duration> ackListener = (type, latency) -> { };
 
+    private volatile java.util.function.Consumer<String> changeListener = id -> { };
+
+    /** Told the id of every command an answer changed on this instance (waiting requests here need not wait for NOTIFY). */
+    public void setChangeListener(java.util.function.Consumer<String> listener) {
+        this.changeListener = listener;
+    }
+
     /** Told the command type and the time from publish to the device's final answer, for the ack latency histogram. */
     public void setAckListener(java.util.function.BiConsumer<String, Duration> listener) {
         this.ackListener = listener;
@@ -328,6 +335,7 @@ public final class CommandService {
             notify(c, corr);
             c.commit();
         }
+        changeListener.accept(corr);
         return corr;
     }
 

@@ -90,10 +90,13 @@ public final class CommandWaiter extends AsyncProcessorSupport implements AsyncP
         }
     }
 
-    /** A command changed (this or another instance): complete its waiters once it has ended. */
+    /**
+     * A command changed (this or another instance): complete its waiters once it has ended. Runs on the waiter's
+     * own thread: the caller (the ingest drainer, the LISTEN connection) never carries on a REST response.
+     */
     public void wake(String correlationId) {
-        if (waiting.containsKey(correlationId)) {
-            completeIfFinal(correlationId);
+        if (correlationId != null && waiting.containsKey(correlationId)) {
+            timer.execute(() -> completeIfFinal(correlationId));
         }
     }
 

@@ -99,6 +99,7 @@ public final class IngestDrainer extends ServiceSupport {
             lastFailure = failure.getClass().getSimpleName() + ": " + failure.getMessage();
             if (!stalled) {
                 LOG.warn("Ingest batch of {} at {} failed, will retry: {}", batch.size(), batch.get(0).position(), lastFailure);
+                LOG.debug("Ingest batch failure", failure);
             }
             stalled = true;
             if (attempts >= attemptsBeforeIsolation) {
