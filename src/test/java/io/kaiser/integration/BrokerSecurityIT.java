@@ -106,7 +106,7 @@ class BrokerSecurityIT {
 
         tls = sslFactory(dir.resolve("certs/ca.crt"));
         server = new KaiserServer("brokersec", Map.of("kaiser.mqtt.url", "tcp://127.0.0.1:" + plainPort,
-                "kaiser.mqtt.username", ADMIN, "kaiser.mqtt.password", ADMIN_PASSWORD)).start();
+                "kaiser.mqtt.username", ADMIN, "kaiser.mqtt.password", ADMIN_PASSWORD, "kaiser.provisioning.on-approve", "true")).start();
         await().atMost(Duration.ofSeconds(20)).until(() -> Http.get(server.baseUrl() + "/health").status() == 200);
         privileged = new MqttTestClient("ssl://localhost:" + tlsPort, "privileged-" + UUID.randomUUID().toString().substring(0, 8),
                 options(ADMIN, ADMIN_PASSWORD));
@@ -235,6 +235,26 @@ class BrokerSecurityIT {
         assertThat(Http.post(server.baseUrl() + "/esp/devices/ESP_NOPE/credentials/rotate", null).status()).isEqualTo(404);
     }
 
+    @Test
+    @SuppressWarnings("unchecked")
+    void should_create_credentials_on_approval_and_accept_them_over_websockets_with_tls() throws Exception {
+        String esp = register("ESP_APR");
+        Http.Response approved = Http.post(server.baseUrl() + "/esp/devices/" + esp + "/approve", "{}");
+        assertThat(approved.status()).as(approved.body()).isEqualTo(200);
+        Map<String, Object> creds = (Map<String, Object>) approved.json().get("mqtt_credentials");
+        assertThat(creds).as(approved.body()).containsEntry("username", esp).containsKey("password");
+        MqttClient ws = connect("wss://localhost:" + wsPort, options(esp, (String) creds.get("password")));
+        try {
+            assertThat(grant(ws, server.topic(esp, "system/heartbeat/ack"))).isLessThan(0x80);
+            assertThat(grant(ws, "kaiser/#")).isGreaterThanOrEqualTo(0x80);
+        } finally {
+            close(ws);
+        }
+        assertThatThrownBy(() -> connect("wss://localhost:" + wsPort, new MqttConnectionOptions())).isInstanceOf(MqttException.class);
+        // credentials exist now: a second create is a conflict
+        assertThat(Http.post(server.baseUrl() + "/esp/devices/" + esp + "/credentials", null).status()).isEqualTo(409);
+    }
+
     // last (unannotated tests run before): stopping a second Camel Main in this JVM also stops the first server
     @Test
     @Order(Integer.MAX_VALUE)
@@ -295,7 +315,7 @@ class BrokerSecurityIT {
     }
 
     static MqttClient connect(String url, MqttConnectionOptions o) throws MqttException {
-        if (url.startsWith("ssl:") && o.getSocketFactory() == null) {
+        if ((url.startsWith("ssl:") || url.startsWith("wss:")) && o.getSocketFactory() == null) {
             o.setSocketFactory(tls);
         }
         MqttClient c = new MqttClient(url, "dev-" + suffix(), new MemoryPersistence());
