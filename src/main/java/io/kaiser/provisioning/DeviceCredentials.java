@@ -110,6 +110,24 @@ public class DeviceCredentials implements AutoCloseable {
         return m;
     }
 
+    /**
+     * POST .../credentials[?register=true]: with register=true an unknown device is first added as approved (a device
+     * cannot send the heartbeat that would register it before it has credentials for the production broker).
+     */
+    public synchronized Map<String, Object> createRequested(String espId, String by, String register) throws SQLException {
+        if (register != null && !register.isBlank()) {
+            if (!register.equals("true") && !register.equals("false")) {
+                throw ApiProblem.badRequest("register must be true or false");
+            }
+            if (register.equals("true")) {
+                exec("""
+                        INSERT INTO devices (esp_id, kaiser_id, status, approved_at, approved_by) VALUES (?, ?, 'approved', now(), ?)
+                        ON CONFLICT (esp_id) DO NOTHING""", espId, kaiserId, by);
+            }
+        }
+        return create(espId, by);
+    }
+
     /** POST .../credentials: new client and role on the broker; the password is in the answer and nowhere else. */
     public synchronized Map<String, Object> create(String espId, String by) throws SQLException {
         requireDevice(espId);

@@ -255,6 +255,27 @@ class BrokerSecurityIT {
         assertThat(Http.post(server.baseUrl() + "/esp/devices/" + esp + "/credentials", null).status()).isEqualTo(409);
     }
 
+    @Test
+    void should_pre_register_an_unknown_device_when_asked() throws Exception {
+        String esp = "ESP_NEW" + suffix();
+        assertThat(Http.post(server.baseUrl() + "/esp/devices/" + esp + "/credentials", null).status()).isEqualTo(404);
+        assertThat(Http.post(server.baseUrl() + "/esp/devices/" + esp + "/credentials?register=maybe", null).status()).isEqualTo(400);
+        Http.Response r = Http.post(server.baseUrl() + "/esp/devices/" + esp + "/credentials?register=true", null);
+        assertThat(r.status()).as(r.body()).isEqualTo(201);
+        assertThat(server.query("SELECT status FROM devices WHERE esp_id = '" + esp + "'").get(0)).containsEntry("status", "approved");
+        // its first heartbeat, sent with its own credentials, is answered online
+        MqttTestClient device = new MqttTestClient("ssl://localhost:" + tlsPort, "dev-" + suffix(), options(esp, (String) r.json().get("password")));
+        try {
+            device.subscribe(server.topic(esp, "system/heartbeat/ack"), 0);
+            device.publish(server.topic(esp, "system/heartbeat"), Heartbeats.original(esp), 0);
+            MqttTestClient.Received ack = Heartbeats.serverAck(device, server, esp, Duration.ofSeconds(10));
+            assertThat(ack).isNotNull();
+            assertThat(ack.payload()).contains("\"status\":\"online\"");
+        } finally {
+            device.close();
+        }
+    }
+
     // last (unannotated tests run before): stopping a second Camel Main in this JVM also stops the first server
     @Test
     @Order(Integer.MAX_VALUE)
