@@ -27,6 +27,7 @@ import javax.net.ssl.TrustManagerFactory;
 import io.kaiser.support.Heartbeats;
 import io.kaiser.support.Http;
 import io.kaiser.support.KaiserServer;
+import io.kaiser.support.LiveClient;
 import io.kaiser.support.MqttTestClient;
 import org.eclipse.paho.mqttv5.client.IMqttToken;
 import org.eclipse.paho.mqttv5.client.MqttClient;
@@ -239,10 +240,18 @@ class BrokerSecurityIT {
     @SuppressWarnings("unchecked")
     void should_create_credentials_on_approval_and_accept_them_over_websockets_with_tls() throws Exception {
         String esp = register("ESP_APR");
-        Http.Response approved = Http.post(server.baseUrl() + "/esp/devices/" + esp + "/approve", "{}");
-        assertThat(approved.status()).as(approved.body()).isEqualTo(200);
-        Map<String, Object> creds = (Map<String, Object>) approved.json().get("mqtt_credentials");
-        assertThat(creds).as(approved.body()).containsEntry("username", esp).containsKey("password");
+        Http.Response approved;
+        Map<String, Object> creds;
+        try (LiveClient live = new LiveClient(server.wsUrl())) {
+            approved = Http.post(server.baseUrl() + "/esp/devices/" + esp + "/approve", "{}");
+            assertThat(approved.status()).as(approved.body()).isEqualTo(200);
+            creds = (Map<String, Object>) approved.json().get("mqtt_credentials");
+            assertThat(creds).as(approved.body()).containsEntry("username", esp).containsKey("password");
+            // the live event of the approval never carries the password
+            Map<String, Object> event = live.await(e -> "device_approved".equals(e.get("type")) && e.toString().contains(esp), Duration.ofSeconds(5));
+            assertThat(event).isNotNull();
+            assertThat(event.toString()).doesNotContain((String) creds.get("password")).doesNotContain("mqtt_credentials");
+        }
         MqttClient ws = connect("wss://localhost:" + wsPort, options(esp, (String) creds.get("password")));
         try {
             assertThat(grant(ws, server.topic(esp, "system/heartbeat/ack"))).isLessThan(0x80);
