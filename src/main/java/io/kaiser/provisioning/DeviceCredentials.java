@@ -42,7 +42,7 @@ import org.slf4j.LoggerFactory;
  * Per-device MQTT credentials, kept by Mosquitto's dynamic security plugin ("dynsec") and managed over MQTT
  * ({@code $CONTROL/dynamic-security/v1}, answers on {@code .../response}).
  *
- * <p>Each device gets a dynsec client whose username is its esp_id and a role of its own
+ * <p>Each device gets a dynsec client whose username and (required) client id are its esp_id, and a role of its own
  * ({@code kaiser-device-<esp_id>}) that allows exactly: publish and subscribe under
  * {@code kaiser/<kaiser_id>/esp/<esp_id>/#}, subscribe to {@code kaiser/broadcast/emergency} and
  * {@code kaiser/<kaiser_id>/server/status}. Everything else falls to the plugin's default (deny publish and
@@ -144,6 +144,8 @@ public class DeviceCredentials implements AutoCloseable {
         Map<String, Object> client = command("createClient");
         client.put("username", espId);
         client.put("password", password);
+        // the firmware's MQTT client id is its esp_id: binding it stops one device from taking over another's session
+        client.put("clientid", espId);
         client.put("textname", "Kaiser device " + espId + " (kaiser " + kaiserId + ")");
         client.put("roles", List.of(Map.of("rolename", roleName(espId), "priority", 0)));
         List<Map<String, Object>> answers = send(List.of(role, client));

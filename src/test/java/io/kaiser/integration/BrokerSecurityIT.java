@@ -218,6 +218,34 @@ class BrokerSecurityIT {
     }
 
     @Test
+    void should_let_the_server_user_subscribe_in_a_shared_group_for_several_instances() throws Exception {
+        // kaiser.mqtt.shared-subscription-group: the server's ingest subscribes $share/<group>/kaiser/...
+        try (MqttTestClient instance = new MqttTestClient("ssl://localhost:" + tlsPort, "instance-" + suffix(), options(ADMIN, ADMIN_PASSWORD))) {
+            instance.subscribe("$share/g1/kaiser/" + server.kaiserId() + "/esp/+/system/heartbeat", 1);
+            String esp = "ESP_SH" + suffix();
+            privileged.publish(server.topic(esp, "system/heartbeat"), Heartbeats.original(esp), 1);
+            assertThat(instance.next(server.topic(esp, "system/heartbeat"), Duration.ofSeconds(5))).isNotNull();
+        }
+    }
+
+    @Test
+    void should_bind_a_device_to_its_own_client_id() throws Exception {
+        String a = register("ESP_CA");
+        String b = register("ESP_CB");
+        String pa = (String) credentials(a).get("password");
+        String pb = (String) credentials(b).get("password");
+        MqttClient deviceB = connect("ssl://localhost:" + tlsPort, options(b, pb));
+        try {
+            // A may not take over B's session by connecting with B's client id
+            assertThatThrownBy(() -> connect("ssl://localhost:" + tlsPort, options(a, pa), b)).isInstanceOf(MqttException.class);
+            Thread.sleep(300);
+            assertThat(deviceB.isConnected()).isTrue();
+        } finally {
+            close(deviceB);
+        }
+    }
+
+    @Test
     void should_invalidate_the_old_password_on_rotation() throws Exception {
         String esp = register("ESP_ROT");
         String old = (String) credentials(esp).get("password");
@@ -273,7 +301,7 @@ class BrokerSecurityIT {
         assertThat(r.status()).as(r.body()).isEqualTo(201);
         assertThat(server.query("SELECT status FROM devices WHERE esp_id = '" + esp + "'").get(0)).containsEntry("status", "approved");
         // its first heartbeat, sent with its own credentials, is answered online
-        MqttTestClient device = new MqttTestClient("ssl://localhost:" + tlsPort, "dev-" + suffix(), options(esp, (String) r.json().get("password")));
+        MqttTestClient device = new MqttTestClient("ssl://localhost:" + tlsPort, esp, options(esp, (String) r.json().get("password")));
         try {
             device.subscribe(server.topic(esp, "system/heartbeat/ack"), 0);
             device.publish(server.topic(esp, "system/heartbeat"), Heartbeats.original(esp), 0);
@@ -348,7 +376,16 @@ class BrokerSecurityIT {
         if ((url.startsWith("ssl:") || url.startsWith("wss:")) && o.getSocketFactory() == null) {
             o.setSocketFactory(tls);
         }
-        MqttClient c = new MqttClient(url, "dev-" + suffix(), new MemoryPersistence());
+        // a device connects with its esp_id (= username) as client id, as the firmware does
+        String clientId = o.getUserName() == null || o.getUserName().equals(ADMIN) ? "other-" + suffix() : o.getUserName();
+        return connect(url, o, clientId);
+    }
+
+    static MqttClient connect(String url, MqttConnectionOptions o, String clientId) throws MqttException {
+        if ((url.startsWith("ssl:") || url.startsWith("wss:")) && o.getSocketFactory() == null) {
+            o.setSocketFactory(tls);
+        }
+        MqttClient c = new MqttClient(url, clientId, new MemoryPersistence());
         try {
             c.connect(o);
         } catch (MqttException e) {
