@@ -127,6 +127,11 @@ class BrokerSecurityIT {
             broker.destroy();
             broker.waitFor(10, TimeUnit.SECONDS);
         }
+        if (dir != null) {
+            try (var files = Files.walk(dir)) {
+                files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            }
+        }
     }
 
     // --- tests -----------------------------------------------------------------------------------------------------
