@@ -138,6 +138,12 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
     int commandMaxWait;
     @PropertyInject("kaiser.telemetry.max-future-skew-seconds")
     long maxFutureSkew;
+    @PropertyInject(value = "kaiser.mqtt.client-id.provisioning", defaultValue = "")
+    String provisioningClientId;
+    @PropertyInject(value = "kaiser.provisioning.timeout-ms", defaultValue = "5000")
+    long provisioningTimeout;
+    @PropertyInject(value = "kaiser.provisioning.on-approve", defaultValue = "false")
+    boolean provisioningOnApprove;
 
     @BindToRegistry
     public TopicTable topicTable() {
@@ -298,6 +304,14 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
     @BindToRegistry
     public io.kaiser.command.EmergencyService emergencyService() {
         return once("emergencyService", () -> new io.kaiser.command.EmergencyService(dataSource(), commandService(), topicBuilder(), maxGpio));
+    }
+
+    /** Per-device MQTT credentials in the broker's dynamic security plugin (its own connection, opened on first use). */
+    @BindToRegistry
+    public io.kaiser.provisioning.DeviceCredentials deviceCredentials() {
+        return once("deviceCredentials", () -> new io.kaiser.provisioning.DeviceCredentials(dataSource(), kaiserId, mqttUrl,
+                provisioningClientId.isBlank() ? instanceId + "-provisioning" : provisioningClientId, baseOptions(),
+                Duration.ofMillis(provisioningTimeout), provisioningOnApprove));
     }
 
     /** A duration property ("10s", "500ms", "2m"); "never" or empty means none. */
@@ -484,6 +498,7 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
             }
             registry.lookupByNameAndType("commandWaiter", io.kaiser.command.CommandWaiter.class).stop();
             registry.lookupByNameAndType("kaiserMetrics", io.kaiser.metrics.KaiserMetrics.class).close();
+            registry.lookupByNameAndType("deviceCredentials", io.kaiser.provisioning.DeviceCredentials.class).close();
             registry.lookupByNameAndType("ingestJournal", IngestJournal.class).close();
             registry.lookupByNameAndType("database", Database.class).close();
         }
