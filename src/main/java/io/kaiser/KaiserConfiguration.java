@@ -270,6 +270,11 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
     }
 
     @BindToRegistry
+    public io.kaiser.command.CommandTrace commandTrace() {
+        return once("commandTrace", io.kaiser.command.CommandTrace::new);
+    }
+
+    @BindToRegistry
     public io.kaiser.command.CommandRequests commandRequests() {
         return once("commandRequests", io.kaiser.command.CommandRequests::new);
     }

@@ -30,6 +30,7 @@ import io.kaiser.mqtt.TopicBuilder;
 public final class CommandService {
     public static final String NOTIFY_CHANNEL = "kaiser_command";
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger("kaiser.commands");
 
     private final DataSource dataSource;
     private final TopicBuilder topics;
@@ -54,6 +55,14 @@ public final class CommandService {
 
     /** Creates a command for a REST request, or returns the earlier one for an Idempotency-Key replay. */
     public Command issue(CommandSpec spec, String idempotencyKey, String issuedBy) throws SQLException {
+        return issue(spec, idempotencyKey, issuedBy, null);
+    }
+
+    /**
+     * As {@link #issue(CommandSpec, String, String)}, continuing the W3C trace of the request's {@code traceparent}
+     * header (a new trace when it is missing or not valid).
+     */
+    public Command issue(CommandSpec spec, String idempotencyKey, String issuedBy, String traceparent) throws SQLException {
         String key = idempotencyKey == null || idempotencyKey.isBlank() ? null : spec.endpoint() + "|" + idempotencyKey.trim();
         if (key != null && key.length() > 300) {
             throw ApiProblem.badRequest("Idempotency-Key must be at most 255 characters");
@@ -75,17 +84,17 @@ public final class CommandService {
                 }
             }
             String id = UUID.randomUUID().toString();
-            return insert(c, spec, id, null, key, hash, issuedBy);
+            return insert(c, spec, id, null, key, hash, issuedBy, CommandTrace.continueOrStart(traceparent));
         }
     }
 
     /** Inserts a command without REST checks (emergency fan-out). */
     public Command create(Connection c, CommandSpec spec, String correlationId, String incidentId, String issuedBy) throws SQLException {
-        return insert(c, spec, correlationId, incidentId, null, null, issuedBy);
+        return insert(c, spec, correlationId, incidentId, null, null, issuedBy, CommandTrace.create());
     }
 
-    private Command insert(Connection c, CommandSpec spec, String id, String incidentId, String key, String hash, String issuedBy)
-            throws SQLException {
+    private Command insert(Connection c, CommandSpec spec, String id, String incidentId, String key, String hash, String issuedBy,
+                           String traceparent) throws SQLException {
         Map<String, Object> payload = new LinkedHashMap<>(spec.fields());
         payload.put("correlation_id", id);
         payload.put("intent_id", id);
@@ -97,14 +106,16 @@ public final class CommandService {
         if (issuedBy != null && spec.topicKey().equals("actuator-command")) {
             payload.put("issued_by", issuedBy);
         }
+        // for MQTT 3.1.1 devices, which have no user properties (MQTT 5 devices get it as a user property too)
+        payload.put(CommandTrace.NAME, traceparent);
         String topic = topics.outbound(spec.topicKey(), spec.espId(), spec.gpio());
         int qos = topics.qos(spec.topicKey());
         String json = json(payload);
         Duration life = ttl.apply(spec.type());
         try (PreparedStatement ps = c.prepareStatement("""
                 INSERT INTO commands (correlation_id, esp_id, command_type, gpio, topic, qos, payload, status, idempotency_key,
-                                      request_hash, incident_id, issued_by, expires_at, ack_timeout_ms)
-                VALUES (?, ?, ?, ?, ?, ?, ?::jsonb, 'pending', ?, ?, ?, ?, ?, ?)""")) {
+                                      request_hash, incident_id, issued_by, expires_at, ack_timeout_ms, traceparent)
+                VALUES (?, ?, ?, ?, ?, ?, ?::jsonb, 'pending', ?, ?, ?, ?, ?, ?, ?)""")) {
             ps.setString(1, id);
             ps.setString(2, spec.espId());
             ps.setString(3, spec.type());
@@ -118,6 +129,7 @@ public final class CommandService {
             ps.setString(11, issuedBy);
             ps.setTimestamp(12, life == null ? null : new Timestamp(System.currentTimeMillis() + life.toMillis()));
             ps.setInt(13, (int) ackTimeout.apply(spec.type()).toMillis());
+            ps.setString(14, traceparent);
             ps.executeUpdate();
         } catch (SQLException e) {
             if ("23505".equals(e.getSQLState()) && key != null) {
@@ -129,6 +141,7 @@ public final class CommandService {
             }
             throw e;
         }
+        LOG.info("Command {} {} for {} stored (traceparent={})", id, spec.type(), spec.espId(), traceparent);
         return new Command(id, spec.espId(), spec.type(), topic, qos, json, false);
     }
 
@@ -283,7 +296,7 @@ public final class CommandService {
             String type;
             Timestamp publishedAt;
             try (PreparedStatement ps = c.prepareStatement(
-                    "SELECT status, command_type, published_at FROM commands WHERE correlation_id = ? FOR UPDATE")) {
+                    "SELECT status, command_type, published_at, traceparent FROM commands WHERE correlation_id = ? FOR UPDATE")) {
                 ps.setString(1, corr);
                 try (ResultSet rs = ps.executeQuery()) {
                     if (!rs.next()) {
@@ -293,6 +306,8 @@ public final class CommandService {
                     current = rs.getString(1);
                     type = rs.getString(2);
                     publishedAt = rs.getTimestamp(3);
+                    LOG.info("Command {} answered on {}: {} (was {}, traceparent={})", corr, topicKey, outcome, rs.getString(1),
+                            rs.getString(4));
                 }
             }
             boolean open = "pending".equals(current) || "accepted".equals(current);
@@ -394,7 +409,7 @@ public final class CommandService {
              PreparedStatement ps = c.prepareStatement("""
                      SELECT correlation_id, esp_id, command_type, gpio, topic, qos, payload::text, status, status_reason, incident_id,
                             issued_by, created_at, expires_at, published_at, ack_deadline, accepted_at, completed_at,
-                            answer::text, answer_topic, late_answers::text
+                            answer::text, answer_topic, late_answers::text, traceparent
                        FROM commands WHERE correlation_id = ?""")) {
             ps.setString(1, correlationId);
             try (ResultSet rs = ps.executeQuery()) {
@@ -422,6 +437,7 @@ public final class CommandService {
                 m.put("answer", parse(rs.getString(18)));
                 m.put("answer_topic", rs.getString(19));
                 m.put("late_answers", parse(rs.getString(20)));
+                m.put("traceparent", rs.getString(21));
                 return m;
             }
         }
