@@ -79,6 +79,32 @@ class MqttTlsIT {
             assertThat(health.status()).isEqualTo(503);
             assertThat(health.json()).containsEntry("status", "DEGRADED");
             assertThat((Map<String, Object>) health.json().get("mqtt")).containsEntry("status", "DOWN");
+            // the reason is visible where an operator looks: the health report's last_error
+            assertThat(health.body()).contains("certification path");
+        }
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void should_present_the_client_certificate_to_a_broker_that_requires_one() throws Exception {
+        try (KaiserServer server = new KaiserServer("mqttmtls", Map.of(
+                "kaiser.mqtt.url", broker.mtlsUrl(),
+                "kaiser.mqtt.tls.ca-file", broker.ca().toString(),
+                "kaiser.mqtt.tls.cert-file", broker.clientCert().toString(),
+                "kaiser.mqtt.tls.key-file", broker.clientKey().toString())).start()) {
+            await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
+                Http.Response health = Http.get(server.baseUrl() + "/health");
+                assertThat(health.status()).as(health.body() + "\n" + broker.log()).isEqualTo(200);
+            });
+        }
+        try (KaiserServer server = new KaiserServer("mqttmtlsnocert", Map.of(
+                "kaiser.mqtt.url", broker.mtlsUrl(),
+                "kaiser.mqtt.tls.ca-file", broker.ca().toString())).start()) {
+            await().atMost(Duration.ofSeconds(20)).until(() -> Http.get(server.baseUrl() + "/health").body().contains("\"status\""));
+            Thread.sleep(3000);
+            Http.Response health = Http.get(server.baseUrl() + "/health");
+            assertThat(health.status()).as("no client certificate: the broker refuses").isEqualTo(503);
+            assertThat((Map<String, Object>) health.json().get("mqtt")).containsEntry("status", "DOWN");
         }
     }
 

@@ -19,11 +19,13 @@ import static org.awaitility.Awaitility.await;
  */
 public final class TlsBroker implements AutoCloseable {
     private final int port;
+    private final int mtlsPort;
     private final Path dir;
     private Process process;
 
     public TlsBroker() {
         this.port = KaiserServer.freePort();
+        this.mtlsPort = KaiserServer.freePort();
         try {
             dir = Files.createTempDirectory("kaiser-tls-broker-");
             Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxrwx"));
@@ -37,14 +39,21 @@ public final class TlsBroker implements AutoCloseable {
                     + "extendedKeyUsage=serverAuth\n");
             openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
                     "-days", "2", "-sha256", "-extfile", "server.ext", "-out", "server.crt");
-            Files.writeString(dir.resolve("mosquitto.conf"), """
-                    listener %d 127.0.0.1
-                    allow_anonymous true
+            // a client certificate (PKCS#8 key) for the listener that requires one
+            openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "client.key");
+            openssl("req", "-new", "-key", "client.key", "-subj", "/CN=kaiser-server", "-out", "client.csr");
+            Files.writeString(dir.resolve("client.ext"), "extendedKeyUsage=clientAuth\n");
+            openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                    "-days", "2", "-sha256", "-extfile", "client.ext", "-out", "client.crt");
+            String tls = """
                     cafile %s
                     certfile %s
                     keyfile %s
                     tls_version tlsv1.2
-                    """.formatted(port, dir.resolve("ca.crt"), dir.resolve("server.crt"), dir.resolve("server.key")));
+                    """.formatted(dir.resolve("ca.crt"), dir.resolve("server.crt"), dir.resolve("server.key"));
+            Files.writeString(dir.resolve("mosquitto.conf"), "allow_anonymous true\n"
+                    + "listener " + port + " 127.0.0.1\n" + tls
+                    + "listener " + mtlsPort + " 127.0.0.1\n" + tls + "require_certificate true\n");
             try (var files = Files.list(dir)) {
                 for (Path f : files.toList()) {
                     Files.setPosixFilePermissions(f, PosixFilePermissions.fromString("rw-r--r--"));
@@ -100,6 +109,19 @@ public final class TlsBroker implements AutoCloseable {
     /** The same broker in Paho's spelling, for test clients that are not the server. */
     public String pahoUrl() {
         return "ssl://127.0.0.1:" + port;
+    }
+
+    /** The listener that requires a client certificate signed by {@link #ca()}. */
+    public String mtlsUrl() {
+        return "mqtts://127.0.0.1:" + mtlsPort;
+    }
+
+    public Path clientCert() {
+        return dir.resolve("client.crt");
+    }
+
+    public Path clientKey() {
+        return dir.resolve("client.key");
     }
 
     public Path ca() {
