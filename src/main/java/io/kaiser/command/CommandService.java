@@ -142,12 +142,12 @@ public final class CommandService {
             throw e;
         }
         LOG.info("Command {} {} for {} stored (traceparent={})", id, spec.type(), spec.espId(), traceparent);
-        return new Command(id, spec.espId(), spec.type(), topic, qos, json, false);
+        return new Command(id, spec.espId(), spec.type(), topic, qos, json, false, traceparent);
     }
 
     private Command byIdempotencyKey(Connection c, String key, String hash) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(
-                "SELECT correlation_id, esp_id, command_type, topic, qos, payload::text, request_hash FROM commands WHERE idempotency_key = ?")) {
+                "SELECT correlation_id, esp_id, command_type, topic, qos, payload::text, request_hash, traceparent FROM commands WHERE idempotency_key = ?")) {
             ps.setString(1, key);
             try (ResultSet rs = ps.executeQuery()) {
                 if (!rs.next()) {
@@ -157,7 +157,8 @@ public final class CommandService {
                     throw new ApiProblem(422, "Idempotency conflict",
                             "Idempotency-Key was already used for a different request (command " + rs.getString(1) + ")");
                 }
-                return new Command(rs.getString(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getInt(5), rs.getString(6), true);
+                return new Command(rs.getString(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getInt(5), rs.getString(6), true,
+                        rs.getString(8));
             }
         }
     }
@@ -251,12 +252,13 @@ public final class CommandService {
         List<Command> out = new ArrayList<>();
         try (Connection c = dataSource.getConnection();
              PreparedStatement ps = c.prepareStatement("""
-                     SELECT correlation_id, esp_id, command_type, topic, qos, payload::text FROM commands
+                     SELECT correlation_id, esp_id, command_type, topic, qos, payload::text, traceparent FROM commands
                       WHERE published_at IS NULL AND status = 'pending' ORDER BY created_at, correlation_id LIMIT ?""")) {
             ps.setInt(1, limit);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
-                    out.add(new Command(rs.getString(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getInt(5), rs.getString(6), false));
+                    out.add(new Command(rs.getString(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getInt(5), rs.getString(6), false,
+                            rs.getString(7)));
                 }
             }
         }

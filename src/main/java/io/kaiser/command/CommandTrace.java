@@ -63,13 +63,18 @@ public final class CommandTrace {
         return traceparent == null || traceparent.length() < 35 ? null : traceparent.substring(3, 35);
     }
 
-    /** The traceparent a command carries in its payload, or null (commands created before V7). */
+    /** The command's traceparent, or null (commands created before V7). */
     public static String of(Command command) {
-        if (command == null || command.payload() == null || !command.payload().contains(NAME)) {
+        return command == null ? null : command.traceparent();
+    }
+
+    /** The payload's traceparent field, or null. */
+    static String fromPayload(String payload) {
+        if (payload == null || !payload.contains(NAME)) {
             return null;
         }
         try {
-            Object v = JSON.readValue(command.payload(), Map.class).get(NAME);
+            Object v = JSON.readValue(payload, Map.class).get(NAME);
             return v instanceof String s ? s : null;
         } catch (Exception e) {
             return null;
