@@ -72,6 +72,14 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
     String mqttUser;
     @PropertyInject(value = "kaiser.mqtt.password", defaultValue = "")
     String mqttPassword;
+    @PropertyInject(value = "kaiser.mqtt.tls.ca-file", defaultValue = "")
+    String mqttTlsCa;
+    @PropertyInject(value = "kaiser.mqtt.tls.cert-file", defaultValue = "")
+    String mqttTlsCert;
+    @PropertyInject(value = "kaiser.mqtt.tls.key-file", defaultValue = "")
+    String mqttTlsKey;
+    @PropertyInject(value = "kaiser.mqtt.tls.hostname-verification", defaultValue = "true")
+    boolean mqttTlsHostnameVerification;
     @PropertyInject("kaiser.mqtt.keepalive-seconds")
     int keepAlive;
     @PropertyInject("kaiser.mqtt.session-expiry-seconds")
@@ -222,7 +230,7 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
         MqttConnectionOptions o = baseOptions();
         o.setCleanStart(false);
         o.setSessionExpiryInterval(sessionExpiry);
-        KaiserMqttClient client = new KaiserMqttClient(mqttUrl, ingestClientId, o, "ingest");
+        KaiserMqttClient client = new KaiserMqttClient(io.kaiser.mqtt.MqttTls.normalizeUrl(mqttUrl), ingestClientId, o, "ingest");
         client.setSharedGroup(sharedGroup);
         return client;
     }
@@ -241,7 +249,7 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
         will.setQos(1);
         will.setRetained(true);
         o.setWill(serverStatusTopic(), will);
-        KaiserMqttClient client = new KaiserMqttClient(mqttUrl, publisherClientId, o, "publisher");
+        KaiserMqttClient client = new KaiserMqttClient(io.kaiser.mqtt.MqttTls.normalizeUrl(mqttUrl), publisherClientId, o, "publisher");
         client.onConnect(c -> {
             try {
                 c.publish(serverStatusTopic(), serverStatus("online", null), 1, true);
@@ -265,6 +273,11 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
                 type -> duration("kaiser.command.ack-timeout." + type),
                 type -> duration("kaiser.command.ttl." + type),
                 new io.kaiser.command.CommandService.RateLimiter(commandRatePerSecond, commandRateBurst)));
+    }
+
+    @BindToRegistry
+    public io.kaiser.command.CommandTrace commandTrace() {
+        return once("commandTrace", io.kaiser.command.CommandTrace::new);
     }
 
     @BindToRegistry
@@ -404,6 +417,10 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
         if (!mqttUser.isEmpty()) {
             o.setUserName(mqttUser);
             o.setPassword(mqttPassword.getBytes(StandardCharsets.UTF_8));
+        }
+        if (io.kaiser.mqtt.MqttTls.isTls(mqttUrl)) {
+            o.setSocketFactory(io.kaiser.mqtt.MqttTls.socketFactory(mqttTlsCa, mqttTlsCert, mqttTlsKey));
+            o.setHttpsHostnameVerificationEnabled(mqttTlsHostnameVerification);
         }
         return o;
     }

@@ -10,6 +10,13 @@ package io.kaiser.command;
  * @param qos           publish QoS (from the contract)
  * @param payload       JSON payload as sent
  * @param replay        true when an Idempotency-Key replay returned an earlier command (nothing is published)
+ * @param traceparent   W3C trace context of the command (commands.traceparent), or null
  */
-public record Command(String correlationId, String espId, String type, String topic, int qos, String payload, boolean replay) {
+public record Command(String correlationId, String espId, String type, String topic, int qos, String payload, boolean replay,
+                      String traceparent) {
+
+    /** A command whose trace context is the payload's {@code traceparent} field, if any. */
+    public Command(String correlationId, String espId, String type, String topic, int qos, String payload, boolean replay) {
+        this(correlationId, espId, type, topic, qos, payload, replay, CommandTrace.fromPayload(payload));
+    }
 }

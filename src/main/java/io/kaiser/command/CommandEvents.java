@@ -24,6 +24,7 @@ public final class CommandEvents {
         d.put("topic", c.topic());
         d.put("correlation_id", c.correlationId());
         d.put("payload", c.payload());
+        d.put("traceparent", CommandTrace.of(c));
         String type = switch (c.type()) {
             case "actuator", "emergency_stop" -> "actuator_command";
             case "config" -> "config_published";
@@ -49,6 +50,7 @@ public final class CommandEvents {
             d.put("status", v.get("status"));
             d.put("error", v.get("status_reason"));
             d.put("correlation_id", id);
+            d.put("traceparent", v.get("traceparent"));
             out.add(LiveEvent.of("actuator".equals(v.get("command_type")) ? "actuator_command_failed" : "command_failed",
                     (String) v.get("esp_id"), d));
         }

@@ -30,6 +30,7 @@ import io.kaiser.mqtt.TopicBuilder;
 public final class CommandService {
     public static final String NOTIFY_CHANNEL = "kaiser_command";
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger("kaiser.commands");
 
     private final DataSource dataSource;
     private final TopicBuilder topics;
@@ -61,6 +62,14 @@ public final class CommandService {
 
     /** Creates a command for a REST request, or returns the earlier one for an Idempotency-Key replay. */
     public Command issue(CommandSpec spec, String idempotencyKey, String issuedBy) throws SQLException {
+        return issue(spec, idempotencyKey, issuedBy, null);
+    }
+
+    /**
+     * As {@link #issue(CommandSpec, String, String)}, continuing the W3C trace of the request's {@code traceparent}
+     * header (a new trace when it is missing or not valid).
+     */
+    public Command issue(CommandSpec spec, String idempotencyKey, String issuedBy, String traceparent) throws SQLException {
         String key = idempotencyKey == null || idempotencyKey.isBlank() ? null : spec.endpoint() + "|" + idempotencyKey.trim();
         if (key != null && key.length() > 300) {
             throw ApiProblem.badRequest("Idempotency-Key must be at most 255 characters");
@@ -82,17 +91,17 @@ public final class CommandService {
                 }
             }
             String id = UUID.randomUUID().toString();
-            return insert(c, spec, id, null, key, hash, issuedBy);
+            return insert(c, spec, id, null, key, hash, issuedBy, CommandTrace.continueOrStart(traceparent));
         }
     }
 
     /** Inserts a command without REST checks (emergency fan-out). */
     public Command create(Connection c, CommandSpec spec, String correlationId, String incidentId, String issuedBy) throws SQLException {
-        return insert(c, spec, correlationId, incidentId, null, null, issuedBy);
+        return insert(c, spec, correlationId, incidentId, null, null, issuedBy, CommandTrace.create());
     }
 
-    private Command insert(Connection c, CommandSpec spec, String id, String incidentId, String key, String hash, String issuedBy)
-            throws SQLException {
+    private Command insert(Connection c, CommandSpec spec, String id, String incidentId, String key, String hash, String issuedBy,
+                           String traceparent) throws SQLException {
         Map<String, Object> payload = new LinkedHashMap<>(spec.fields());
         payload.put("correlation_id", id);
         payload.put("intent_id", id);
@@ -104,14 +113,16 @@ public final class CommandService {
         if (issuedBy != null && spec.topicKey().equals("actuator-command")) {
             payload.put("issued_by", issuedBy);
         }
+        // for MQTT 3.1.1 devices, which have no user properties (MQTT 5 devices get it as a user property too)
+        payload.put(CommandTrace.NAME, traceparent);
         String topic = topics.outbound(spec.topicKey(), spec.espId(), spec.gpio());
         int qos = topics.qos(spec.topicKey());
         String json = json(payload);
         Duration life = ttl.apply(spec.type());
         try (PreparedStatement ps = c.prepareStatement("""
                 INSERT INTO commands (correlation_id, esp_id, command_type, gpio, topic, qos, payload, status, idempotency_key,
-                                      request_hash, incident_id, issued_by, expires_at, ack_timeout_ms)
-                VALUES (?, ?, ?, ?, ?, ?, ?::jsonb, 'pending', ?, ?, ?, ?, ?, ?)""")) {
+                                      request_hash, incident_id, issued_by, expires_at, ack_timeout_ms, traceparent)
+                VALUES (?, ?, ?, ?, ?, ?, ?::jsonb, 'pending', ?, ?, ?, ?, ?, ?, ?)""")) {
             ps.setString(1, id);
             ps.setString(2, spec.espId());
             ps.setString(3, spec.type());
@@ -125,6 +136,7 @@ public final class CommandService {
             ps.setString(11, issuedBy);
             ps.setTimestamp(12, life == null ? null : new Timestamp(System.currentTimeMillis() + life.toMillis()));
             ps.setInt(13, (int) ackTimeout.apply(spec.type()).toMillis());
+            ps.setString(14, traceparent);
             ps.executeUpdate();
         } catch (SQLException e) {
             if ("23505".equals(e.getSQLState()) && key != null) {
@@ -136,12 +148,13 @@ public final class CommandService {
             }
             throw e;
         }
-        return new Command(id, spec.espId(), spec.type(), topic, qos, json, false);
+        LOG.info("Command {} {} for {} stored (traceparent={})", id, spec.type(), spec.espId(), traceparent);
+        return new Command(id, spec.espId(), spec.type(), topic, qos, json, false, traceparent);
     }
 
     private Command byIdempotencyKey(Connection c, String key, String hash) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(
-                "SELECT correlation_id, esp_id, command_type, topic, qos, payload::text, request_hash FROM commands WHERE idempotency_key = ?")) {
+                "SELECT correlation_id, esp_id, command_type, topic, qos, payload::text, request_hash, traceparent FROM commands WHERE idempotency_key = ?")) {
             ps.setString(1, key);
             try (ResultSet rs = ps.executeQuery()) {
                 if (!rs.next()) {
@@ -151,7 +164,8 @@ public final class CommandService {
                     throw new ApiProblem(422, "Idempotency conflict",
                             "Idempotency-Key was already used for a different request (command " + rs.getString(1) + ")");
                 }
-                return new Command(rs.getString(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getInt(5), rs.getString(6), true);
+                return new Command(rs.getString(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getInt(5), rs.getString(6), true,
+                        rs.getString(8));
             }
         }
     }
@@ -245,12 +259,13 @@ public final class CommandService {
         List<Command> out = new ArrayList<>();
         try (Connection c = dataSource.getConnection();
              PreparedStatement ps = c.prepareStatement("""
-                     SELECT correlation_id, esp_id, command_type, topic, qos, payload::text FROM commands
+                     SELECT correlation_id, esp_id, command_type, topic, qos, payload::text, traceparent FROM commands
                       WHERE published_at IS NULL AND status = 'pending' ORDER BY created_at, correlation_id LIMIT ?""")) {
             ps.setInt(1, limit);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
-                    out.add(new Command(rs.getString(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getInt(5), rs.getString(6), false));
+                    out.add(new Command(rs.getString(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getInt(5), rs.getString(6), false,
+                            rs.getString(7)));
                 }
             }
         }
@@ -290,7 +305,7 @@ public final class CommandService {
             String type;
             Timestamp publishedAt;
             try (PreparedStatement ps = c.prepareStatement(
-                    "SELECT status, command_type, published_at FROM commands WHERE correlation_id = ? FOR UPDATE")) {
+                    "SELECT status, command_type, published_at, traceparent FROM commands WHERE correlation_id = ? FOR UPDATE")) {
                 ps.setString(1, corr);
                 try (ResultSet rs = ps.executeQuery()) {
                     if (!rs.next()) {
@@ -300,6 +315,8 @@ public final class CommandService {
                     current = rs.getString(1);
                     type = rs.getString(2);
                     publishedAt = rs.getTimestamp(3);
+                    LOG.info("Command {} answered on {}: {} (was {}, traceparent={})", corr, topicKey, outcome, rs.getString(1),
+                            rs.getString(4));
                 }
             }
             boolean open = "pending".equals(current) || "accepted".equals(current);
@@ -402,7 +419,7 @@ public final class CommandService {
              PreparedStatement ps = c.prepareStatement("""
                      SELECT correlation_id, esp_id, command_type, gpio, topic, qos, payload::text, status, status_reason, incident_id,
                             issued_by, created_at, expires_at, published_at, ack_deadline, accepted_at, completed_at,
-                            answer::text, answer_topic, late_answers::text
+                            answer::text, answer_topic, late_answers::text, traceparent
                        FROM commands WHERE correlation_id = ?""")) {
             ps.setString(1, correlationId);
             try (ResultSet rs = ps.executeQuery()) {
@@ -430,6 +447,7 @@ public final class CommandService {
                 m.put("answer", parse(rs.getString(18)));
                 m.put("answer_topic", rs.getString(19));
                 m.put("late_answers", parse(rs.getString(20)));
+                m.put("traceparent", rs.getString(21));
                 return m;
             }
         }

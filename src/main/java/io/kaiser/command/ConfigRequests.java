@@ -20,7 +20,8 @@ import io.kaiser.api.ApiProblem;
 /**
  * Turns {@code POST /esp/devices/{esp_id}/config {sensors, actuators, offline_rules}} into a config {@link CommandSpec}
  * (upstream 2.21): every bad field is a 400 naming it, a wire payload over the firmware's limit is a 413.
- * {@code correlation_id}, {@code intent_id}, {@code request_id}, {@code generation} and {@code timestamp} are added when
+ * {@code correlation_id}, {@code intent_id}, {@code request_id}, {@code generation}, {@code timestamp} and
+ * {@code traceparent} are added when
  * the command is created ({@link CommandService}); the size check counts them exactly.
  */
 public final class ConfigRequests {
@@ -31,6 +32,7 @@ public final class ConfigRequests {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final ObjectMapper CANONICAL = new ObjectMapper().configure(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS, true);
     private static final String SAMPLE_ID = "00000000-0000-4000-8000-000000000000";
+    private static final String SAMPLE_TRACEPARENT = "00-00000000000000000000000000000000-0000000000000000-01";
 
     private final int maxGpio;
 
@@ -99,6 +101,8 @@ public final class ConfigRequests {
         p.put("timestamp", System.currentTimeMillis() / 1000);
         p.put("request_id", SAMPLE_ID);
         p.put("generation", System.currentTimeMillis());
+        // W3C traceparent (CommandService adds it to every command; fixed length)
+        p.put(CommandTrace.NAME, SAMPLE_TRACEPARENT);
         try {
             return JSON.writeValueAsBytes(p).length;
         } catch (JsonProcessingException e) {

@@ -158,8 +158,8 @@ public class KaiserMqttClient extends MqttClient {
                 afterConnect();
                 return;
             } catch (MqttException e) {
-                lastError = e.getMessage();
-                LOG.warn("MQTT {} cannot connect to {} ({}); retrying in {} ms", name, getServerURI(), e.getMessage(), delay);
+                lastError = describe(e);
+                LOG.warn("MQTT {} cannot connect to {} ({}); retrying in {} ms", name, getServerURI(), lastError, delay);
                 try {
                     Thread.sleep(delay);
                 } catch (InterruptedException ie) {
@@ -186,6 +186,16 @@ public class KaiserMqttClient extends MqttClient {
                 LOG.warn("MQTT {} post-connect step failed: {}", name, e.getMessage());
             }
         });
+    }
+
+    /** Paho's message plus the root cause, which says what went wrong (a TLS handshake failure, a refused socket). */
+    static String describe(Throwable e) {
+        Throwable root = e;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        String msg = e.getMessage();
+        return root == e ? msg : msg + " (" + root.getClass().getSimpleName() + ": " + root.getMessage() + ")";
     }
 
     public String lastError() {

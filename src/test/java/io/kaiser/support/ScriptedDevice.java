@@ -102,6 +102,12 @@ public final class ScriptedDevice implements AutoCloseable {
     private void onCommand(String topic, MqttMessage m) throws Exception {
         Map<String, Object> cmd = JSON.readValue(m.getPayload(), Map.class);
         cmd.put("_topic", topic);
+        // MQTT 5 user properties of the publish (traceparent), as "_user_properties" {name: value}
+        Map<String, String> userProperties = new java.util.LinkedHashMap<>();
+        if (m.getProperties() != null && m.getProperties().getUserProperties() != null) {
+            m.getProperties().getUserProperties().forEach(p -> userProperties.put(p.getKey(), p.getValue()));
+        }
+        cmd.put("_user_properties", userProperties);
         received.add(cmd);
         String[] levels = topic.split("/");
         String corr = (String) cmd.get("correlation_id");
