@@ -419,8 +419,10 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
             o.setPassword(mqttPassword.getBytes(StandardCharsets.UTF_8));
         }
         if (io.kaiser.mqtt.MqttTls.isTls(mqttUrl)) {
-            o.setSocketFactory(io.kaiser.mqtt.MqttTls.socketFactory(mqttTlsCa, mqttTlsCert, mqttTlsKey));
+            o.setSocketFactory(io.kaiser.mqtt.NoDelaySockets.tls(io.kaiser.mqtt.MqttTls.socketFactory(mqttTlsCa, mqttTlsCert, mqttTlsKey)));
             o.setHttpsHostnameVerificationEnabled(mqttTlsHostnameVerification);
+        } else {
+            o.setSocketFactory(io.kaiser.mqtt.NoDelaySockets.plain());
         }
         return o;
     }

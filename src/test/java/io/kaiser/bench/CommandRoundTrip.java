@@ -24,6 +24,10 @@ public final class CommandRoundTrip {
         int n = args.length > 0 ? Integer.parseInt(args[0]) : 300;
         KaiserServer server = new KaiserServer("roundtrip", Map.of("kaiser.registration.auto-approve", "true",
                 "kaiser.command.rate-limit.per-second", "100000", "kaiser.command.rate-limit.burst", "100000")).start();
+        long up = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (Http.get(server.baseUrl() + "/health").status() != 200 && System.nanoTime() < up) {
+            java.util.concurrent.locks.LockSupport.parkNanos(100_000_000);
+        }
         List<ScriptedDevice> devices = new ArrayList<>();
         for (int d = 0; d < 10; d++) {
             ScriptedDevice dev = new ScriptedDevice(server, server.mqttUrl(), "ESP_RT" + d);
