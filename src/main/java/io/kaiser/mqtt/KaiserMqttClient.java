@@ -156,6 +156,7 @@ public class KaiserMqttClient extends MqttClient {
                 LOG.info("MQTT {} connected to {} as {}", name, getServerURI(), getClientId());
                 lastError = null;
                 afterConnect();
+                watchdog();
                 return;
             } catch (MqttException e) {
                 lastError = describe(e);
@@ -169,6 +170,40 @@ public class KaiserMqttClient extends MqttClient {
                 delay = Math.min(delay * 2, 5000);
             }
         }
+    }
+
+    /**
+     * Paho's automatic reconnect sometimes gives up after a failed attempt (seen when the broker comes back while a
+     * persistent session reconnects). The watchdog makes sure a lost connection is always tried again.
+     */
+    private void watchdog() {
+        Thread t = new Thread(() -> {
+            long disconnectedSince = 0;
+            while (running) {
+                try {
+                    Thread.sleep(1000);
+                } catch (InterruptedException e) {
+                    return;
+                }
+                if (isConnected()) {
+                    disconnectedSince = 0;
+                    continue;
+                }
+                long now = System.currentTimeMillis();
+                if (disconnectedSince == 0) {
+                    disconnectedSince = now;
+                } else if (now - disconnectedSince > 3000) {
+                    try {
+                        reconnect();
+                    } catch (MqttException e) {
+                        // "connect already in progress" or the broker is still away: try again next round
+                        LOG.debug("MQTT {} reconnect attempt: {}", name, e.getMessage());
+                    }
+                }
+            }
+        }, "mqtt-" + name + "-watchdog");
+        t.setDaemon(true);
+        t.start();
     }
 
     private void afterConnect() {
