@@ -61,6 +61,16 @@ public final class ScriptedDevice implements AutoCloseable {
             o.setAutomaticReconnectDelay(1, 2);
             client.connect(o);
             subscribeAll();
+            // Paho's automatic reconnect can give up after a failed attempt; like the firmware, keep trying
+            later.scheduleWithFixedDelay(() -> {
+                if (!client.isConnected()) {
+                    try {
+                        client.reconnect();
+                    } catch (MqttException e) {
+                        // still away, or a reconnect is already running
+                    }
+                }
+            }, 2, 2, TimeUnit.SECONDS);
         } catch (MqttException e) {
             throw new IllegalStateException(e);
         }
