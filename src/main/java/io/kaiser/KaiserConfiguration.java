@@ -382,6 +382,13 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
         return once("health", () -> {
             Health h = new Health(mqttIngress(), mqttPublisher(), database(), ingestReceiver(), ingestDrainer(), liveEvents());
             h.setDeadLetters(ingestRows()::deadLetters);
+            h.setOutboxDepth(() -> {
+                try {
+                    return database().reachable() ? commandService().outboxDepth() : -1;
+                } catch (java.sql.SQLException e) {
+                    return -1;
+                }
+            });
             return h;
         });
     }

@@ -29,6 +29,13 @@ public final class Health {
         this.live = live;
     }
 
+    private java.util.function.LongSupplier outboxDepth = () -> 0;
+
+    /** Commands waiting for the broker (read only while the database answers). */
+    public void setOutboxDepth(java.util.function.LongSupplier outboxDepth) {
+        this.outboxDepth = outboxDepth;
+    }
+
     public void setDeadLetters(java.util.function.LongSupplier deadLetters) {
         this.deadLetters = deadLetters;
     }
@@ -51,15 +58,25 @@ public final class Health {
         ingest.put("backlog_bytes", drainer.backlogBytes());
         ingest.put("stalled", drainer.stalled());
         ingest.put("last_failure", drainer.lastFailure());
+        // the database circuit breaker around ingest batches: open while batches are refused without being tried
+        ingest.put("database_breaker", drainer.stalled() && drainer.lastFailure() != null
+                && drainer.lastFailure().startsWith("CircuitOpenException") ? "OPEN" : "CLOSED");
         Map<String, Object> ws = new LinkedHashMap<>();
         ws.put("clients", live.clientCount());
         ws.put("events_published", live.published());
         ws.put("events_dropped", live.dropped());
+        Map<String, Object> commands = new LinkedHashMap<>();
+        try {
+            commands.put("outbox_depth", outboxDepth.getAsLong());
+        } catch (RuntimeException e) {
+            commands.put("outbox_depth", null);
+        }
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("status", mqttUp && dbUp ? "UP" : "DEGRADED");
         out.put("mqtt", mqtt);
         out.put("database", db);
         out.put("ingest", ingest);
+        out.put("commands", commands);
         out.put("live", ws);
         return out;
     }

@@ -198,6 +198,8 @@ class RestApiIT {
         Map<String, Object> db = (Map<String, Object>) body.get("database");
         assertThat(mqtt).containsEntry("status", "UP").containsKey("broker");
         assertThat(db).containsEntry("status", "UP").containsEntry("schema_migrated", true);
+        assertThat(((Map<?, ?>) body.get("ingest")).get("database_breaker")).isEqualTo("CLOSED");
+        assertThat(((Map<?, ?>) body.get("commands")).get("outbox_depth")).isEqualTo(0);
     }
 
     @Test
