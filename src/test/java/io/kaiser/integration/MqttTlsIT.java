@@ -73,8 +73,8 @@ class MqttTlsIT {
                 "kaiser.mqtt.url", broker.url(),
                 "kaiser.mqtt.tls.ca-file", broker.otherCa().toString())).start()) {
             await().atMost(Duration.ofSeconds(20)).until(() -> Http.get(server.baseUrl() + "/health").body().contains("\"status\""));
-            // give the connector several attempts
-            Thread.sleep(3000);
+            // the connector keeps trying: it must stay down through several attempts
+            await().during(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(8)).until(() -> Http.get(server.baseUrl() + "/health").status() == 503);
             Http.Response health = Http.get(server.baseUrl() + "/health");
             assertThat(health.status()).isEqualTo(503);
             assertThat(health.json()).containsEntry("status", "DEGRADED");
@@ -101,7 +101,7 @@ class MqttTlsIT {
                 "kaiser.mqtt.url", broker.mtlsUrl(),
                 "kaiser.mqtt.tls.ca-file", broker.ca().toString())).start()) {
             await().atMost(Duration.ofSeconds(20)).until(() -> Http.get(server.baseUrl() + "/health").body().contains("\"status\""));
-            Thread.sleep(3000);
+            await().during(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(8)).until(() -> Http.get(server.baseUrl() + "/health").status() == 503);
             Http.Response health = Http.get(server.baseUrl() + "/health");
             assertThat(health.status()).as("no client certificate: the broker refuses").isEqualTo(503);
             assertThat((Map<String, Object>) health.json().get("mqtt")).containsEntry("status", "DOWN");
