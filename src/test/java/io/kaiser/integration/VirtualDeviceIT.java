@@ -22,31 +22,18 @@ import static org.awaitility.Awaitility.await;
  * registers, its heartbeats and data are stored, and it executes and answers the server's commands.
  */
 class VirtualDeviceIT {
-    static final Path VDEV = Path.of("firmware/build/linux/kaiser-vdev");
     static KaiserServer server;
     static Process vdev;
 
     @BeforeAll
     static void start() throws Exception {
-        buildIfMissing();
+        io.kaiser.support.Firmware.vdev();
         server = new KaiserServer("vdev", Map.of("kaiser.registration.auto-approve-patterns", "ESP_VDI.*")).start();
         await().atMost(Duration.ofSeconds(20)).until(() -> Http.get(server.baseUrl() + "/health").status() == 200);
-        vdev = new ProcessBuilder(VDEV.toString(), "--count", "3", "--prefix", "ESP_VDI", "--kaiser-id", server.kaiserId(),
+        vdev = new ProcessBuilder(io.kaiser.support.Firmware.vdev().toString(), "--count", "3", "--prefix", "ESP_VDI", "--kaiser-id", server.kaiserId(),
                 "--url", server.mqttUrl().replace("tcp://", "mqtt://"), "--heartbeat-s", "5", "--data-s", "2", "--duration", "120",
                 "--stats-s", "10")
                 .redirectErrorStream(true).redirectOutput(new File("target/vdev-" + server.kaiserId() + ".log")).start();
-    }
-
-    static void buildIfMissing() throws IOException, InterruptedException {
-        if (Files.isExecutable(VDEV)) {
-            return;
-        }
-        for (List<String> step : List.of(
-                List.of("cmake", "-S", "firmware/host", "-B", "firmware/build", "-DKAISER_BUILD_VDEV=ON"),
-                List.of("cmake", "--build", "firmware/build", "-j", "2", "--target", "kaiser-vdev"))) {
-            Process p = new ProcessBuilder(step).inheritIO().start();
-            assertThat(p.waitFor()).as(String.join(" ", step)).isZero();
-        }
     }
 
     @AfterAll

@@ -135,8 +135,9 @@ public final class KaiserServer implements AutoCloseable {
         return kaiserId;
     }
 
+    /** The broker this server talks to (the shared one unless {@code kaiser.mqtt.url} was overridden). */
     public String mqttUrl() {
-        return infra.mqttUrl();
+        return properties.getProperty("kaiser.mqtt.url");
     }
 
     public String baseUrl() {
@@ -184,7 +185,7 @@ public final class KaiserServer implements AutoCloseable {
         return ((Number) v).longValue();
     }
 
-    static int freePort() {
+    public static int freePort() {
         try (ServerSocket s = new ServerSocket(0)) {
             return s.getLocalPort();
         } catch (IOException e) {
