@@ -38,6 +38,7 @@ typedef struct {
     double stats_s;
     int heartbeat_s;
     int data_s;
+    int offline_grace_s; /* 0 = the core's default (30 s) */
     int ramp_ms;
     bool default_config;
     int fault_drop_s;    /* every N s drop one random device's connection abruptly (LWT fires) */
@@ -304,6 +305,7 @@ static int device_init(vdev_t *v) {
     kaiser_options_t o = kaiser_default_options();
     o.heartbeat_ms = (uint32_t)g_opt.heartbeat_s * 1000u;
     o.data_ms = (uint32_t)g_opt.data_s * 1000u;
+    if (g_opt.offline_grace_s > 0) o.offline_grace_ms = (uint32_t)g_opt.offline_grace_s * 1000u;
     if (kaiser_init(&v->dev, &p, &o, v->esp_id, g_opt.kaiser_id) != 0) return -1;
     if (g_opt.default_config && !kv_find(v, "cfg_actuators")) kaiser_apply_config_json(&v->dev, g_default_config);
     return 0;
@@ -355,12 +357,14 @@ static void free_device(vdev_t *v) {
 /* ------------------------------------------------------------------ stats */
 
 static void print_stats(vdev_t *devs, int n, bool final) {
-    long connected = 0, registered = 0;
+    long connected = 0, registered = 0, offline_entered = 0, offline_now = 0;
     kaiser_stats_t s = {0};
     for (int i = 0; i < n; i++) {
         kaiser_stats_t *x = &devs[i].dev.stats;
         connected += devs[i].mqtt_up;
         registered += devs[i].dev.registered;
+        offline_entered += devs[i].dev.offline_enter_count;
+        offline_now += devs[i].dev.offline == KAISER_OFFLINE_ACTIVE || devs[i].dev.offline == KAISER_OFFLINE_RECONNECTING;
         s.published += x->published;
         s.received += x->received;
         s.heartbeats += x->heartbeats;
@@ -370,16 +374,17 @@ static void print_stats(vdev_t *devs, int n, bool final) {
         s.acks_valid += x->acks_valid;
         s.acks_rejected += x->acks_rejected;
         s.buffered += x->buffered;
+        s.replayed += x->replayed;
         s.connects += x->connects;
         s.disconnects += x->disconnects;
         s.publish_failed += x->publish_failed;
     }
     printf("{\"t\":%.1f,\"final\":%s,\"devices\":%d,\"connected\":%ld,\"registered\":%ld,\"sent\":%u,\"received\":%u,"
            "\"heartbeats\":%u,\"data\":%u,\"commands\":%u,\"duplicates\":%u,\"acks\":%u,\"acks_rejected\":%u,\"buffered\":%u,"
-           "\"publish_failed\":%u,\"connects\":%u,\"disconnects\":%u}\n",
+           "\"publish_failed\":%u,\"connects\":%u,\"disconnects\":%u,\"replayed\":%u,\"offline_entered\":%ld,\"offline_active\":%ld}\n",
            (double)(mono_ms() - g_start_ms) / 1000.0, final ? "true" : "false", n, connected, registered, s.published,
            s.received, s.heartbeats, s.data_msgs, s.commands_executed, s.duplicates_ignored, s.acks_valid, s.acks_rejected, s.buffered,
-           s.publish_failed, s.connects, s.disconnects);
+           s.publish_failed, s.connects, s.disconnects, s.replayed, offline_entered, offline_now);
     fflush(stdout);
 }
 
@@ -396,6 +401,7 @@ static void usage(void) {
             "  --stats-s S        print a JSON stats line every S seconds (default 5)\n"
             "  --heartbeat-s S    heartbeat interval once registered (default 60; 5 s while unregistered)\n"
             "  --data-s S         sensor publish interval 1..300 (default 30)\n"
+            "  --offline-grace-s S  disconnected S seconds before the offline rules run (default 30)\n"
             "  --ramp-ms MS       stagger first connects by MS per device (default 2)\n"
             "  --no-default-config  start without the built-in sensors/actuators\n"
             "  --fault-drop-s S   every S seconds abruptly drop one random device's connection\n"
@@ -446,6 +452,7 @@ int main(int argc, char **argv) {
         {"fault-drop-s", required_argument, 0, 1},  {"fault-silent", required_argument, 0, 2},
         {"fault-dup", required_argument, 0, 3},     {"fault-late", required_argument, 0, 4},
         {"fault-late-ms", required_argument, 0, 5}, {"help", no_argument, 0, 'H'},
+        {"offline-grace-s", required_argument, 0, 6},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -465,11 +472,12 @@ int main(int argc, char **argv) {
         case 3: g_opt.fault_dup_pct = atoi(optarg); break;
         case 4: g_opt.fault_late_pct = atoi(optarg); break;
         case 5: g_opt.fault_late_ms = atoi(optarg); break;
+        case 6: g_opt.offline_grace_s = atoi(optarg); break;
         case 'H': usage(); return 0;
         default: usage(); return 2;
         }
     }
-    if (g_opt.count < 1 || g_opt.count > 100000 || g_opt.heartbeat_s < 1 || g_opt.data_s < 1 || g_opt.data_s > 300 ||
+    if (g_opt.count < 1 || g_opt.count > 100000 || g_opt.heartbeat_s < 1 || g_opt.data_s < 1 || g_opt.data_s > 300 || g_opt.offline_grace_s < 0 ||
         g_opt.stats_s <= 0 || parse_url(url) != 0) {
         usage();
         return 2;

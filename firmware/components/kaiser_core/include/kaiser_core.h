@@ -55,7 +55,7 @@ typedef enum {
 
 typedef enum {
     KAISER_OFFLINE_ONLINE = 0,
-    KAISER_OFFLINE_DISCONNECTED,   /**< grace period running (30 s) */
+    KAISER_OFFLINE_DISCONNECTED,   /**< grace period running (opt.offline_grace_ms, 30 s) */
     KAISER_OFFLINE_ACTIVE,         /**< running the offline rules */
     KAISER_OFFLINE_RECONNECTING,   /**< link back, waiting for a heartbeat ACK with the epoch */
 } kaiser_offline_t;
@@ -144,6 +144,7 @@ typedef struct {
     uint32_t heartbeat_gated_ms; /**< interval while the registration gate is closed (5 s) */
     uint32_t data_ms;            /**< default sensor interval when config gives none (30 s) */
     uint32_t metrics_every;      /**< heartbeat_metrics every Nth heartbeat (5) */
+    uint32_t offline_grace_ms;   /**< disconnected this long before the offline rules run (30 s; 0 = default) */
 } kaiser_options_t;
 
 typedef struct kaiser_device {

@@ -743,7 +743,8 @@ void k_rules_evaluate(kaiser_device_t *d) {
 
 static void run_offline(kaiser_device_t *d) {
     uint64_t now = k_now(d);
-    if (d->offline == KAISER_OFFLINE_DISCONNECTED && now - d->offline_since_ms >= KAISER_OFFLINE_GRACE_MS) {
+    uint32_t grace = d->opt.offline_grace_ms ? d->opt.offline_grace_ms : KAISER_OFFLINE_GRACE_MS;
+    if (d->offline == KAISER_OFFLINE_DISCONNECTED && now - d->offline_since_ms >= grace) {
         enter_offline_active(d);
     }
     if ((d->offline == KAISER_OFFLINE_ACTIVE || d->offline == KAISER_OFFLINE_RECONNECTING) &&
@@ -858,7 +859,7 @@ static void run_pressure(kaiser_device_t *d) {
 /* ------------------------------------------------------------------ lifecycle */
 
 kaiser_options_t kaiser_default_options(void) {
-    kaiser_options_t o = {KAISER_HB_REGISTERED_MS, KAISER_HB_GATED_MS, 30000u, 5u};
+    kaiser_options_t o = {KAISER_HB_REGISTERED_MS, KAISER_HB_GATED_MS, 30000u, 5u, KAISER_OFFLINE_GRACE_MS};
     return o;
 }
 
