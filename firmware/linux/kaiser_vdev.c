@@ -357,7 +357,7 @@ static void free_device(vdev_t *v) {
 /* ------------------------------------------------------------------ stats */
 
 static void print_stats(vdev_t *devs, int n, bool final) {
-    long connected = 0, registered = 0, offline_entered = 0, offline_now = 0;
+    long connected = 0, registered = 0, offline_entered = 0, offline_now = 0, outputs_on = 0;
     kaiser_stats_t s = {0};
     for (int i = 0; i < n; i++) {
         kaiser_stats_t *x = &devs[i].dev.stats;
@@ -365,6 +365,7 @@ static void print_stats(vdev_t *devs, int n, bool final) {
         registered += devs[i].dev.registered;
         offline_entered += devs[i].dev.offline_enter_count;
         offline_now += devs[i].dev.offline == KAISER_OFFLINE_ACTIVE || devs[i].dev.offline == KAISER_OFFLINE_RECONNECTING;
+        for (int k = 0; k < KAISER_MAX_ACTUATORS; k++) outputs_on += devs[i].dev.actuators[k].used && devs[i].dev.actuators[k].state;
         s.published += x->published;
         s.received += x->received;
         s.heartbeats += x->heartbeats;
@@ -381,10 +382,10 @@ static void print_stats(vdev_t *devs, int n, bool final) {
     }
     printf("{\"t\":%.1f,\"final\":%s,\"devices\":%d,\"connected\":%ld,\"registered\":%ld,\"sent\":%u,\"received\":%u,"
            "\"heartbeats\":%u,\"data\":%u,\"commands\":%u,\"duplicates\":%u,\"acks\":%u,\"acks_rejected\":%u,\"buffered\":%u,"
-           "\"publish_failed\":%u,\"connects\":%u,\"disconnects\":%u,\"replayed\":%u,\"offline_entered\":%ld,\"offline_active\":%ld}\n",
+           "\"publish_failed\":%u,\"connects\":%u,\"disconnects\":%u,\"replayed\":%u,\"offline_entered\":%ld,\"offline_active\":%ld,\"actuators_on\":%ld}\n",
            (double)(mono_ms() - g_start_ms) / 1000.0, final ? "true" : "false", n, connected, registered, s.published,
            s.received, s.heartbeats, s.data_msgs, s.commands_executed, s.duplicates_ignored, s.acks_valid, s.acks_rejected, s.buffered,
-           s.publish_failed, s.connects, s.disconnects, s.replayed, offline_entered, offline_now);
+           s.publish_failed, s.connects, s.disconnects, s.replayed, offline_entered, offline_now, outputs_on);
     fflush(stdout);
 }
 
