@@ -31,11 +31,17 @@ public final class ZoneState {
     public void zoneAck(String espId, Map<String, Object> ack) throws SQLException {
         if ("zone_removed".equals(ack.get("status"))) {
             // the firmware cascade-deletes its subzones with the zone (upstream-firmware 7); the zone fields are
-            // cleared by acks-zone-ack
-            try (Connection c = dataSource.getConnection();
-                 PreparedStatement ps = c.prepareStatement("DELETE FROM subzones WHERE esp_id = ?")) {
-                ps.setString(1, espId);
-                ps.executeUpdate();
+            // cleared here too, before the answer completes the command (acks-zone-ack clears them again, harmlessly)
+            try (Connection c = dataSource.getConnection()) {
+                try (PreparedStatement ps = c.prepareStatement("DELETE FROM subzones WHERE esp_id = ?")) {
+                    ps.setString(1, espId);
+                    ps.executeUpdate();
+                }
+                try (PreparedStatement ps = c.prepareStatement(
+                        "UPDATE devices SET zone_id = NULL, master_zone_id = NULL, zone_name = NULL WHERE esp_id = ?")) {
+                    ps.setString(1, espId);
+                    ps.executeUpdate();
+                }
             }
             return;
         }
