@@ -18,7 +18,7 @@ final class FaultFigures {
 
     FaultFigures(String name) {
         this.name = name;
-        values.put("measured_at", Instant.now().toString());
+        values.put("started_at", Instant.now().toString());
         values.put("cpus", Runtime.getRuntime().availableProcessors());
     }
 
