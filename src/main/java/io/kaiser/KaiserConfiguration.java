@@ -128,6 +128,8 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
     long flappingWindow;
     @PropertyInject("kaiser.lwt.flapping-threshold")
     int flappingThreshold;
+    @PropertyInject(value = "kaiser.lwt.takeover-grace-ms", defaultValue = "3000")
+    long takeoverGraceMs;
     @PropertyInject("kaiser.live.path")
     String livePath;
     @PropertyInject("kaiser.live.max-drops-before-close")
@@ -212,6 +214,8 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
                 Duration.ofSeconds(rejectionCooldown), Duration.ofSeconds(heartbeatTimeout), Duration.ofSeconds(flappingWindow),
                 flappingThreshold);
         registry.setAckMaxAge(Duration.ofMillis(ackMaxAge));
+        LiveEventHub live = liveEvents();
+        registry.setTakeoverGrace(Duration.ofMillis(takeoverGraceMs), live::publish);
         return registry;
     }
 

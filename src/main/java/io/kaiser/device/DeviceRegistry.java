@@ -33,6 +33,7 @@ public final class DeviceRegistry {
     public static final String REJECTED = "rejected";
 
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger("kaiser.devices");
 
     private final DataSource dataSource;
     private final String kaiserId;
@@ -259,8 +260,71 @@ public final class DeviceRegistry {
         return List.of(LiveEvent.of("esp_session", espId, d));
     }
 
-    /** The device's LWT: offline at once, unless it is unknown or not online (dedupe). */
+    private volatile Duration takeoverGrace = Duration.ZERO;
+    private volatile java.util.function.Consumer<List<LiveEvent>> settledWillEvents = events -> { };
+    private java.util.concurrent.ScheduledExecutorService willTimer;
+
+    /**
+     * Session takeover: a device that comes back on a new connection (same client id, clean start) while the broker
+     * still holds its old one makes the broker publish the old connection's will, just before the new connection's
+     * first messages. A will is therefore settled after this grace: if a heartbeat of the device was received in the
+     * grace after the will, the will belonged to a connection already replaced and changes nothing (event
+     * {@code lwt_superseded}); otherwise the device goes offline as before. Zero: every will at once. Events of a
+     * will settled later go to {@code sink}.
+     */
+    public synchronized void setTakeoverGrace(Duration grace, java.util.function.Consumer<List<LiveEvent>> sink) {
+        this.takeoverGrace = grace == null || grace.isNegative() ? Duration.ZERO : grace;
+        this.settledWillEvents = sink;
+        if (!takeoverGrace.isZero() && willTimer == null) {
+            willTimer = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "kaiser-will-settle");
+                t.setDaemon(true);
+                return t;
+            });
+        }
+    }
+
+    /** The device's LWT: offline (after the takeover grace), unless it is unknown or not online (dedupe). */
     public List<LiveEvent> will(String espId, Map<String, Object> payload, long receivedAt, String ingestPos) throws SQLException {
+        Duration grace = takeoverGrace;
+        if (grace.isZero()) {
+            return applyWill(espId, payload, receivedAt, ingestPos);
+        }
+        willTimer.schedule(() -> {
+            try {
+                settledWillEvents.accept(settleWill(espId, payload, receivedAt, ingestPos, grace));
+            } catch (Exception e) {
+                LOG.warn("will of {} not settled (the heartbeat timeout still marks a silent device offline): {}", espId, e.toString());
+            }
+        }, grace.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        return List.of();
+    }
+
+    List<LiveEvent> settleWill(String espId, Map<String, Object> payload, long receivedAt, String ingestPos, Duration grace) throws SQLException {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement(
+                     "SELECT min(received_at) FROM heartbeat_logs WHERE esp_id = ? AND received_at > ? AND received_at <= ?")) {
+            ps.setString(1, espId);
+            ps.setTimestamp(2, new Timestamp(receivedAt));
+            ps.setTimestamp(3, new Timestamp(receivedAt + grace.toMillis()));
+            try (ResultSet rs = ps.executeQuery()) {
+                Timestamp back = rs.next() ? rs.getTimestamp(1) : null;
+                if (back != null) {
+                    Map<String, Object> d = new LinkedHashMap<>();
+                    d.put("source", "lwt");
+                    d.put("reason", "session_takeover");
+                    d.put("raw_reason", payload.get("reason"));
+                    d.put("will_received_at", receivedAt);
+                    d.put("heartbeat_after_ms", back.getTime() - receivedAt);
+                    deviceEvent(c, ingestPos, espId, "lwt_superseded", d);
+                    return List.of();
+                }
+            }
+        }
+        return applyWill(espId, payload, receivedAt, ingestPos);
+    }
+
+    private List<LiveEvent> applyWill(String espId, Map<String, Object> payload, long receivedAt, String ingestPos) throws SQLException {
         String reason = canonicalReason(payload.get("reason"));
         return inTransaction(c -> {
             Map<String, Object> row = lockDevice(c, espId);

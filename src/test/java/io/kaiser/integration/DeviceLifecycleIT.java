@@ -31,6 +31,8 @@ class DeviceLifecycleIT {
                 "kaiser.registration.auto-approve-patterns", "ESP_AUTO.*",
                 "kaiser.heartbeat.timeout-seconds", "2",
                 "kaiser.heartbeat.check-interval", "500",
+                // a 2 s heartbeat timeout would beat the LWT's takeover grace: these tests check wills taken at once
+                "kaiser.lwt.takeover-grace-ms", "0",
                 "kaiser.registration.rejection-cooldown-seconds", "300")).start();
         device = new MqttTestClient(server.mqttUrl());
         device.subscribe("kaiser/" + server.kaiserId() + "/esp/+/system/heartbeat/ack", 0);
