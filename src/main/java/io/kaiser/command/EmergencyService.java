@@ -229,14 +229,15 @@ public final class EmergencyService {
 
     /**
      * Nobody answers a broadcast: once it is published its command is done (applied). Called after the stop's
-     * publishing and when the incident is viewed (a broadcast sent later from the outbox).
+     * publishing and when the incident is viewed (a broadcast sent later from the outbox). A device's intent_outcome
+     * for the broadcast (the firmware sends one) may come first and leave it 'accepted': that is done too.
      */
     public void broadcastDone(String incident) throws SQLException {
         try (Connection c = dataSource.getConnection()) {
             update(c, """
                     UPDATE commands SET status = 'applied', completed_at = now(), accepted_at = coalesce(accepted_at, published_at),
                            status_reason = 'published to every device; no answer expected'
-                     WHERE correlation_id = ? AND status = 'pending' AND published_at IS NOT NULL""", broadcastId(incident));
+                     WHERE correlation_id = ? AND status IN ('pending', 'accepted') AND published_at IS NOT NULL""", broadcastId(incident));
         }
     }
 
