@@ -361,7 +361,16 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
         });
     }
 
-    /** Idempotent consumer repository for device answers, in PostgreSQL (survives restarts, shared by instances). */
+    /** Device answers of an ingest batch: idempotency key, row and command change in one transaction per batch. */
+    @BindToRegistry
+    public io.kaiser.command.AnswerStore answerStore() {
+        return once("answerStore", () -> new io.kaiser.command.AnswerStore(dataSource(), commandService(), ingestRows()));
+    }
+
+    /**
+     * Idempotent consumer repository in PostgreSQL (survives restarts, shared by instances) for integrators' routes;
+     * processor name device-answers holds the keys of the answers {@link #answerStore()} processed.
+     */
     @BindToRegistry
     public org.apache.camel.processor.idempotent.jdbc.JdbcMessageIdRepository answerIdRepository() {
         return once("answerIdRepository", () -> {

@@ -283,11 +283,48 @@ public final class CommandService {
 
     /**
      * A device answered (an ack, response or outcome carrying a correlation_id): moves the command to accepted,
-     * applied or failed. An answer after the command ended is kept in late_answers, never lost.
+     * applied or failed. An answer after the command ended is kept in late_answers, never lost. Its own transaction;
+     * the ingest path uses {@link AnswerStore}, which applies a batch of answers in one.
      *
      * @return the correlation id when it belongs to a command, else null
      */
     public String onAnswer(Map<String, Object> answerRow) throws SQLException {
+        AnswerEffect effect;
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                effect = applyAnswer(c, answerRow);
+                c.commit();
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            }
+        }
+        if (effect == null) {
+            return null;
+        }
+        answered(effect);
+        return effect.correlationId();
+    }
+
+    /**
+     * What an applied answer did to its command, reported with {@link #answered(AnswerEffect)} once the transaction
+     * committed.
+     *
+     * @param correlationId the command
+     * @param type          its command type
+     * @param ackLatency    publish to final answer, when this answer ended the command; else null
+     */
+    public record AnswerEffect(String correlationId, String type, Duration ackLatency) { }
+
+    /**
+     * Applies one answer to its command inside the caller's transaction (row lock, status change or late answer,
+     * {@code pg_notify} delivered at commit). The caller reports the effect with {@link #answered(AnswerEffect)}
+     * after the commit.
+     *
+     * @return the effect, or null when no command has the answer's correlation id
+     */
+    public AnswerEffect applyAnswer(Connection c, Map<String, Object> answerRow) throws SQLException {
         String corr = (String) answerRow.get("correlation_id");
         if (corr == null) {
             return null;
@@ -299,61 +336,67 @@ public final class CommandService {
             outcome = "accepted";
         }
         String payload = (String) answerRow.get("payload");
-        try (Connection c = dataSource.getConnection()) {
-            c.setAutoCommit(false);
-            String current;
-            String type;
-            Timestamp publishedAt;
-            try (PreparedStatement ps = c.prepareStatement(
-                    "SELECT status, command_type, published_at, traceparent FROM commands WHERE correlation_id = ? FOR UPDATE")) {
-                ps.setString(1, corr);
-                try (ResultSet rs = ps.executeQuery()) {
-                    if (!rs.next()) {
-                        c.rollback();
-                        return null;
-                    }
-                    current = rs.getString(1);
-                    type = rs.getString(2);
-                    publishedAt = rs.getTimestamp(3);
-                    LOG.info("Command {} answered on {}: {} (was {}, traceparent={})", corr, topicKey, outcome, rs.getString(1),
-                            rs.getString(4));
+        String current;
+        String type;
+        Timestamp publishedAt;
+        try (PreparedStatement ps = c.prepareStatement(
+                "SELECT status, command_type, published_at, traceparent FROM commands WHERE correlation_id = ? FOR UPDATE")) {
+            ps.setString(1, corr);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    return null;
                 }
+                current = rs.getString(1);
+                type = rs.getString(2);
+                publishedAt = rs.getTimestamp(3);
+                LOG.info("Command {} answered on {}: {} (was {}, traceparent={})", corr, topicKey, outcome, rs.getString(1),
+                        rs.getString(4));
             }
-            boolean open = "pending".equals(current) || "accepted".equals(current);
-            if (open && outcome != null && !(outcome.equals("accepted") && current.equals("accepted"))) {
-                try (PreparedStatement ps = c.prepareStatement("""
-                        UPDATE commands SET status = ?, answer = ?::jsonb, answer_topic = ?,
-                               accepted_at = coalesce(accepted_at, now()),
-                               completed_at = CASE WHEN ? = 'accepted' THEN NULL ELSE now() END,
-                               status_reason = ?
-                         WHERE correlation_id = ?""")) {
-                    ps.setString(1, outcome);
-                    ps.setString(2, payload);
-                    ps.setString(3, topicKey);
-                    ps.setString(4, outcome);
-                    ps.setString(5, reason(payload));
-                    ps.setString(6, corr);
-                    ps.executeUpdate();
-                }
-                if (isFinal(outcome) && publishedAt != null) {
-                    ackListener.accept(type, Duration.ofMillis(Math.max(0, System.currentTimeMillis() - publishedAt.getTime())));
-                }
-            } else if (!open) {
-                try (PreparedStatement ps = c.prepareStatement("""
-                        UPDATE commands SET late_answers = coalesce(late_answers, '[]'::jsonb)
-                               || jsonb_build_array(jsonb_build_object('topic', ?, 'received_at', now(), 'answer', ?::jsonb))
-                         WHERE correlation_id = ?""")) {
-                    ps.setString(1, topicKey);
-                    ps.setString(2, payload);
-                    ps.setString(3, corr);
-                    ps.executeUpdate();
-                }
-            }
-            notify(c, corr);
-            c.commit();
         }
-        changeListener.accept(corr);
-        return corr;
+        Duration ackLatency = null;
+        boolean open = "pending".equals(current) || "accepted".equals(current);
+        if (open && outcome != null && !(outcome.equals("accepted") && current.equals("accepted"))) {
+            try (PreparedStatement ps = c.prepareStatement("""
+                    UPDATE commands SET status = ?, answer = ?::jsonb, answer_topic = ?,
+                           accepted_at = coalesce(accepted_at, now()),
+                           completed_at = CASE WHEN ? = 'accepted' THEN NULL ELSE now() END,
+                           status_reason = ?
+                     WHERE correlation_id = ?
+                    RETURNING pg_notify('kaiser_command', correlation_id)""")) {
+                ps.setString(1, outcome);
+                ps.setString(2, payload);
+                ps.setString(3, topicKey);
+                ps.setString(4, outcome);
+                ps.setString(5, reason(payload));
+                ps.setString(6, corr);
+                ps.execute();
+            }
+            if (isFinal(outcome) && publishedAt != null) {
+                ackLatency = Duration.ofMillis(Math.max(0, System.currentTimeMillis() - publishedAt.getTime()));
+            }
+        } else if (!open) {
+            try (PreparedStatement ps = c.prepareStatement("""
+                    UPDATE commands SET late_answers = coalesce(late_answers, '[]'::jsonb)
+                           || jsonb_build_array(jsonb_build_object('topic', ?, 'received_at', now(), 'answer', ?::jsonb))
+                     WHERE correlation_id = ?
+                    RETURNING pg_notify('kaiser_command', correlation_id)""")) {
+                ps.setString(1, topicKey);
+                ps.setString(2, payload);
+                ps.setString(3, corr);
+                ps.execute();
+            }
+        } else {
+            notify(c, corr);
+        }
+        return new AnswerEffect(corr, type, ackLatency);
+    }
+
+    /** After the commit of an applied answer: the ack latency histogram and the requests waiting on this instance. */
+    public void answered(AnswerEffect effect) {
+        if (effect.ackLatency() != null) {
+            ackListener.accept(effect.type(), effect.ackLatency());
+        }
+        changeListener.accept(effect.correlationId());
     }
 
     /** What an answer means for the command: accepted, applied, failed, or null (no change). */

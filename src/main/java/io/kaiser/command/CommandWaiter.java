@@ -39,7 +39,7 @@ public final class CommandWaiter extends AsyncProcessorSupport implements AsyncP
     private final DataSource dataSource;
     private final CommandService commands;
     private final int maxWaitSeconds;
-    private final Map<String, List<CompletableFuture<Void>>> waiting = new ConcurrentHashMap<>();
+    private final Map<String, List<CompletableFuture<Map<String, Object>>>> waiting = new ConcurrentHashMap<>();
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "command-wait-timer");
         t.setDaemon(true);
@@ -104,9 +104,10 @@ public final class CommandWaiter extends AsyncProcessorSupport implements AsyncP
         try {
             Map<String, Object> view = commands.view(correlationId);
             if (view != null && CommandService.isFinal((String) view.get("status"))) {
-                List<CompletableFuture<Void>> fs = waiting.remove(correlationId);
+                List<CompletableFuture<Map<String, Object>>> fs = waiting.remove(correlationId);
                 if (fs != null) {
-                    fs.forEach(f -> f.complete(null));
+                    // the view just read is the answer: the waiting requests need not read it again
+                    fs.forEach(f -> f.complete(view));
                 }
             }
         } catch (Exception e) {
@@ -134,21 +135,22 @@ public final class CommandWaiter extends AsyncProcessorSupport implements AsyncP
             callback.done(true);
             return true;
         }
-        CompletableFuture<Void> done = new CompletableFuture<>();
+        CompletableFuture<Map<String, Object>> done = new CompletableFuture<>();
         waiting.computeIfAbsent(command.correlationId(), k -> new CopyOnWriteArrayList<>()).add(done);
         completeIfFinal(command.correlationId());
         var timeout = timer.schedule(() -> done.complete(null), wait, TimeUnit.SECONDS);
-        done.whenComplete((v, e) -> {
+        done.whenComplete((ended, e) -> {
             timeout.cancel(false);
-            List<CompletableFuture<Void>> fs = waiting.get(command.correlationId());
+            List<CompletableFuture<Map<String, Object>>> fs = waiting.get(command.correlationId());
             if (fs != null) {
                 fs.remove(done);
                 waiting.remove(command.correlationId(), List.of());
             }
             try {
-                Map<String, Object> view = commands.view(command.correlationId());
-                boolean ended = view != null && CommandService.isFinal((String) view.get("status"));
-                respond(exchange, command, ended ? 200 : 504, view);
+                // ended: the final view; null: the wait ran out (it may have ended meanwhile: look once more)
+                Map<String, Object> view = ended != null ? ended : commands.view(command.correlationId());
+                boolean isFinal = view != null && CommandService.isFinal((String) view.get("status"));
+                respond(exchange, command, isFinal ? 200 : 504, view);
                 in.setHeader("Preference-Applied", "wait=" + wait);
             } catch (Exception ex) {
                 exchange.setException(ex);
