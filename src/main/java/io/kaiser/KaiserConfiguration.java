@@ -144,6 +144,8 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
     long metricsRefresh;
     @PropertyInject("kaiser.command.max-wait-seconds")
     int commandMaxWait;
+    @PropertyInject(value = "kaiser.command.wait-threads", defaultValue = "4")
+    int commandWaitThreads;
     @PropertyInject("kaiser.telemetry.max-future-skew-seconds")
     long maxFutureSkew;
     @PropertyInject(value = "kaiser.mqtt.client-id.provisioning", defaultValue = "")
@@ -303,7 +305,7 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
     @BindToRegistry
     public io.kaiser.command.CommandWaiter commandWaiter() {
         return once("commandWaiter", () -> {
-            var waiter = new io.kaiser.command.CommandWaiter(dataSource(), commandService(), commandMaxWait);
+            var waiter = new io.kaiser.command.CommandWaiter(dataSource(), commandService(), commandMaxWait, commandWaitThreads);
             commandService().setChangeListener(waiter::wake);
             return waiter;
         });

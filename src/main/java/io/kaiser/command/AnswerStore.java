@@ -73,31 +73,35 @@ public final class AnswerStore {
         List<CommandService.AnswerEffect> effects = new ArrayList<>();
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(false);
-            try (PreparedStatement key = c.prepareStatement("""
-                         INSERT INTO camel_messageprocessed (processorname, messageid, createdat) VALUES (?, ?, ?)
-                         ON CONFLICT DO NOTHING""");
-                 PreparedStatement answer = c.prepareStatement("""
-                         INSERT INTO device_answers (ingest_pos, esp_id, topic_key, gpio, correlation_id, status, payload, received_at)
-                         VALUES (?, ?, ?, ?, ?, ?, CAST(? AS jsonb), ?)
-                         ON CONFLICT (ingest_pos) DO NOTHING""")) {
+            // one round trip per answer for the idempotency check and the row: the row is inserted only with a new key
+            try (PreparedStatement keyAndRow = c.prepareStatement("""
+                    WITH k AS (INSERT INTO camel_messageprocessed (processorname, messageid, createdat) VALUES (?, ?, ?)
+                               ON CONFLICT DO NOTHING RETURNING 1),
+                         a AS (INSERT INTO device_answers (ingest_pos, esp_id, topic_key, gpio, correlation_id, status, payload, received_at)
+                               SELECT ?, ?, ?, ?, ?, ?, CAST(? AS jsonb), ? FROM k
+                               ON CONFLICT (ingest_pos) DO NOTHING)
+                    SELECT count(*) FROM k""")) {
                 for (Answer a : batch.answers) {
+                    Map<String, Object> r = a.row();
+                    keyAndRow.setString(1, PROCESSOR);
+                    keyAndRow.setString(2, a.key());
+                    keyAndRow.setTimestamp(3, new Timestamp(System.currentTimeMillis()));
+                    keyAndRow.setString(4, (String) r.get("ingest_pos"));
+                    keyAndRow.setString(5, (String) r.get("esp_id"));
+                    keyAndRow.setString(6, (String) r.get("topic_key"));
+                    keyAndRow.setObject(7, r.get("gpio"), java.sql.Types.SMALLINT);
+                    keyAndRow.setString(8, (String) r.get("correlation_id"));
+                    keyAndRow.setString(9, (String) r.get("status"));
+                    keyAndRow.setString(10, (String) r.get("payload"));
+                    keyAndRow.setTimestamp(11, (Timestamp) r.get("received_at"));
+                    boolean first;
+                    try (java.sql.ResultSet rs = keyAndRow.executeQuery()) {
+                        first = rs.next() && rs.getInt(1) == 1;
+                    }
                     // the idempotency check: a key already there (sent twice, redelivered, replayed) means processed
-                    key.setString(1, PROCESSOR);
-                    key.setString(2, a.key());
-                    key.setTimestamp(3, new Timestamp(System.currentTimeMillis()));
-                    if (key.executeUpdate() == 0) {
+                    if (!first) {
                         continue;
                     }
-                    Map<String, Object> r = a.row();
-                    answer.setString(1, (String) r.get("ingest_pos"));
-                    answer.setString(2, (String) r.get("esp_id"));
-                    answer.setString(3, (String) r.get("topic_key"));
-                    answer.setObject(4, r.get("gpio"), java.sql.Types.SMALLINT);
-                    answer.setString(5, (String) r.get("correlation_id"));
-                    answer.setString(6, (String) r.get("status"));
-                    answer.setString(7, (String) r.get("payload"));
-                    answer.setTimestamp(8, (Timestamp) r.get("received_at"));
-                    answer.executeUpdate();
                     CommandService.AnswerEffect effect = commands.applyAnswer(c, r);
                     if (effect != null) {
                         effects.add(effect);

@@ -45,13 +45,28 @@ public final class CommandWaiter extends AsyncProcessorSupport implements AsyncP
         t.setDaemon(true);
         return t;
     });
+    private final java.util.concurrent.ExecutorService completer;
     private volatile boolean running = true;
     private Thread listener;
 
     public CommandWaiter(DataSource dataSource, CommandService commands, int maxWaitSeconds) {
+        this(dataSource, commands, maxWaitSeconds, 1);
+    }
+
+    /**
+     * @param completerThreads threads that read a finished command and answer its waiting requests, so that answers
+     *                         arriving together are not answered one after the other
+     */
+    public CommandWaiter(DataSource dataSource, CommandService commands, int maxWaitSeconds, int completerThreads) {
         this.dataSource = dataSource;
         this.commands = commands;
         this.maxWaitSeconds = maxWaitSeconds;
+        java.util.concurrent.atomic.AtomicInteger n = new java.util.concurrent.atomic.AtomicInteger();
+        this.completer = Executors.newFixedThreadPool(Math.max(1, completerThreads), r -> {
+            Thread t = new Thread(r, "command-wait-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
     }
 
     public void startListening() {
@@ -92,11 +107,15 @@ public final class CommandWaiter extends AsyncProcessorSupport implements AsyncP
 
     /**
      * A command changed (this or another instance): complete its waiters once it has ended. Runs on the waiter's
-     * own thread: the caller (the ingest drainer, the LISTEN connection) never carries on a REST response.
+     * own threads: the caller (the ingest drainer, the LISTEN connection) never carries on a REST response.
      */
     public void wake(String correlationId) {
         if (correlationId != null && waiting.containsKey(correlationId)) {
-            timer.execute(() -> completeIfFinal(correlationId));
+            try {
+                completer.execute(() -> completeIfFinal(correlationId));
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                // stopping
+            }
         }
     }
 
@@ -185,6 +204,7 @@ public final class CommandWaiter extends AsyncProcessorSupport implements AsyncP
     public void stop() {
         running = false;
         timer.shutdownNow();
+        completer.shutdownNow();
         if (listener != null) {
             listener.interrupt();
         }
