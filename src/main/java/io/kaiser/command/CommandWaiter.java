@@ -46,6 +46,7 @@ public final class CommandWaiter extends AsyncProcessorSupport implements AsyncP
         return t;
     });
     private final java.util.concurrent.ExecutorService completer;
+    private final java.util.Set<String> queued = ConcurrentHashMap.newKeySet();
     private volatile boolean running = true;
     private Thread listener;
 
@@ -110,11 +111,16 @@ public final class CommandWaiter extends AsyncProcessorSupport implements AsyncP
      * own threads: the caller (the ingest drainer, the LISTEN connection) never carries on a REST response.
      */
     public void wake(String correlationId) {
-        if (correlationId != null && waiting.containsKey(correlationId)) {
+        // the local answer and its NOTIFY usually come together: a wake while a read is queued and not started joins it
+        if (correlationId != null && waiting.containsKey(correlationId) && queued.add(correlationId)) {
             try {
-                completer.execute(() -> completeIfFinal(correlationId));
+                completer.execute(() -> {
+                    // removed before reading, so a change after this point schedules a read of its own
+                    queued.remove(correlationId);
+                    completeIfFinal(correlationId);
+                });
             } catch (java.util.concurrent.RejectedExecutionException e) {
-                // stopping
+                queued.remove(correlationId);
             }
         }
     }
