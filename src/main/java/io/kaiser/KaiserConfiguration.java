@@ -146,6 +146,8 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
     long metricsRefresh;
     @PropertyInject("kaiser.command.max-wait-seconds")
     int commandMaxWait;
+    @PropertyInject(value = "kaiser.command.wait-threads", defaultValue = "4")
+    int commandWaitThreads;
     @PropertyInject("kaiser.telemetry.max-future-skew-seconds")
     long maxFutureSkew;
     @PropertyInject(value = "kaiser.mqtt.client-id.provisioning", defaultValue = "")
@@ -307,7 +309,7 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
     @BindToRegistry
     public io.kaiser.command.CommandWaiter commandWaiter() {
         return once("commandWaiter", () -> {
-            var waiter = new io.kaiser.command.CommandWaiter(dataSource(), commandService(), commandMaxWait);
+            var waiter = new io.kaiser.command.CommandWaiter(dataSource(), commandService(), commandMaxWait, commandWaitThreads);
             commandService().setChangeListener(waiter::wake);
             return waiter;
         });
@@ -365,7 +367,16 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
         });
     }
 
-    /** Idempotent consumer repository for device answers, in PostgreSQL (survives restarts, shared by instances). */
+    /** Device answers of an ingest batch: idempotency key, row and command change in one transaction per batch. */
+    @BindToRegistry
+    public io.kaiser.command.AnswerStore answerStore() {
+        return once("answerStore", () -> new io.kaiser.command.AnswerStore(dataSource(), commandService(), ingestRows()));
+    }
+
+    /**
+     * Idempotent consumer repository in PostgreSQL (survives restarts, shared by instances) for integrators' routes;
+     * processor name device-answers holds the keys of the answers {@link #answerStore()} processed.
+     */
     @BindToRegistry
     public org.apache.camel.processor.idempotent.jdbc.JdbcMessageIdRepository answerIdRepository() {
         return once("answerIdRepository", () -> {

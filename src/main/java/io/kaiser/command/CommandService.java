@@ -91,17 +91,19 @@ public final class CommandService {
                 }
             }
             String id = UUID.randomUUID().toString();
-            return insert(c, spec, id, null, key, hash, issuedBy, CommandTrace.continueOrStart(traceparent));
+            // claimed for publishing as it is stored (one commit): the request publishes it next, and a failed publish
+            // puts it back into the outbox (unclaim)
+            return insert(c, spec, id, null, key, hash, issuedBy, CommandTrace.continueOrStart(traceparent), true);
         }
     }
 
     /** Inserts a command without REST checks (emergency fan-out). */
     public Command create(Connection c, CommandSpec spec, String correlationId, String incidentId, String issuedBy) throws SQLException {
-        return insert(c, spec, correlationId, incidentId, null, null, issuedBy, CommandTrace.create());
+        return insert(c, spec, correlationId, incidentId, null, null, issuedBy, CommandTrace.create(), false);
     }
 
     private Command insert(Connection c, CommandSpec spec, String id, String incidentId, String key, String hash, String issuedBy,
-                           String traceparent) throws SQLException {
+                           String traceparent, boolean claim) throws SQLException {
         Map<String, Object> payload = new LinkedHashMap<>(spec.fields());
         payload.put("correlation_id", id);
         payload.put("intent_id", id);
@@ -121,8 +123,10 @@ public final class CommandService {
         Duration life = ttl.apply(spec.type());
         try (PreparedStatement ps = c.prepareStatement("""
                 INSERT INTO commands (correlation_id, esp_id, command_type, gpio, topic, qos, payload, status, idempotency_key,
-                                      request_hash, incident_id, issued_by, expires_at, ack_timeout_ms, traceparent)
-                VALUES (?, ?, ?, ?, ?, ?, ?::jsonb, 'pending', ?, ?, ?, ?, ?, ?, ?)""")) {
+                                      request_hash, incident_id, issued_by, expires_at, ack_timeout_ms, traceparent,
+                                      published_at, ack_deadline)
+                VALUES (?, ?, ?, ?, ?, ?, ?::jsonb, 'pending', ?, ?, ?, ?, ?, ?, ?,
+                        CASE WHEN ? THEN now() END, CASE WHEN ? THEN now() + ? * interval '1 millisecond' END)""")) {
             ps.setString(1, id);
             ps.setString(2, spec.espId());
             ps.setString(3, spec.type());
@@ -135,8 +139,12 @@ public final class CommandService {
             ps.setString(10, incidentId);
             ps.setString(11, issuedBy);
             ps.setTimestamp(12, life == null ? null : new Timestamp(System.currentTimeMillis() + life.toMillis()));
-            ps.setInt(13, (int) ackTimeout.apply(spec.type()).toMillis());
+            int timeoutMillis = (int) ackTimeout.apply(spec.type()).toMillis();
+            ps.setInt(13, timeoutMillis);
             ps.setString(14, traceparent);
+            ps.setBoolean(15, claim);
+            ps.setBoolean(16, claim);
+            ps.setInt(17, timeoutMillis);
             ps.executeUpdate();
         } catch (SQLException e) {
             if ("23505".equals(e.getSQLState()) && key != null) {
@@ -149,7 +157,7 @@ public final class CommandService {
             throw e;
         }
         LOG.info("Command {} {} for {} stored (traceparent={})", id, spec.type(), spec.espId(), traceparent);
-        return new Command(id, spec.espId(), spec.type(), topic, qos, json, false, traceparent);
+        return new Command(id, spec.espId(), spec.type(), topic, qos, json, false, traceparent, claim);
     }
 
     private Command byIdempotencyKey(Connection c, String key, String hash) throws SQLException {
@@ -171,43 +179,50 @@ public final class CommandService {
     }
 
     private void checkDevice(Connection c, CommandSpec spec) throws SQLException {
+        // one round trip: the device's status, the emergency latch that blocks it, and whether it has the actuator
         String status;
-        try (PreparedStatement ps = c.prepareStatement("SELECT status FROM devices WHERE esp_id = ?")) {
-            ps.setString(1, spec.espId());
+        String latchScope = null;
+        String latchIncident = null;
+        boolean hasActuator;
+        try (PreparedStatement ps = c.prepareStatement("""
+                SELECT d.status, l.scope, l.incident_id,
+                       EXISTS (SELECT 1 FROM actuator_states a WHERE a.esp_id = d.esp_id AND a.gpio = ?)
+                  FROM devices d
+                  LEFT JOIN LATERAL (SELECT scope, incident_id FROM emergency_latches WHERE scope IN (d.esp_id, '*')
+                                      ORDER BY scope DESC LIMIT 1) l ON ?
+                 WHERE d.esp_id = ?""")) {
+            ps.setObject(1, spec.gpio(), java.sql.Types.INTEGER);
+            ps.setBoolean(2, !spec.type().startsWith("emergency"));
+            ps.setString(3, spec.espId());
             try (ResultSet rs = ps.executeQuery()) {
                 if (!rs.next()) {
                     throw ApiProblem.notFound("device " + spec.espId() + " is unknown");
                 }
                 status = rs.getString(1);
+                latchScope = rs.getString(2);
+                latchIncident = rs.getString(3);
+                hasActuator = rs.getBoolean(4);
             }
         }
-        if (!spec.type().startsWith("emergency")) {
-            try (PreparedStatement ps = c.prepareStatement(
-                    "SELECT scope, incident_id, reason FROM emergency_latches WHERE scope IN (?, '*') ORDER BY scope DESC LIMIT 1")) {
-                ps.setString(1, spec.espId());
-                try (ResultSet rs = ps.executeQuery()) {
-                    if (rs.next()) {
-                        throw new ApiProblem(423, "Emergency stop latched", "device " + spec.espId() + " is emergency-stopped (incident "
-                                + rs.getString(2) + ", " + ("*".equals(rs.getString(1)) ? "all devices" : "this device")
-                                + "): clear the emergency first");
-                    }
-                }
-            }
+        if (latchScope != null) {
+            throw new ApiProblem(423, "Emergency stop latched", "device " + spec.espId() + " is emergency-stopped (incident "
+                    + latchIncident + ", " + ("*".equals(latchScope) ? "all devices" : "this device")
+                    + "): clear the emergency first");
         }
         if (!"online".equals(status)) {
             throw ApiProblem.conflict("device " + spec.espId() + " is " + status + ": commands go to online devices only");
         }
-        if ("actuator".equals(spec.type())) {
-            try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM actuator_states WHERE esp_id = ? AND gpio = ?")) {
-                ps.setString(1, spec.espId());
-                ps.setInt(2, spec.gpio());
-                try (ResultSet rs = ps.executeQuery()) {
-                    if (!rs.next()) {
-                        throw ApiProblem.notFound("device " + spec.espId() + " has reported no actuator on gpio " + spec.gpio());
-                    }
-                }
-            }
+        if ("actuator".equals(spec.type()) && !hasActuator) {
+            throw ApiProblem.notFound("device " + spec.espId() + " has reported no actuator on gpio " + spec.gpio());
         }
+    }
+
+    /**
+     * Claims a command for publishing unless its caller already claimed it when storing it ({@link Command#claimed()}:
+     * the REST path, no second round trip and commit).
+     */
+    public boolean claimForPublish(Command command) throws SQLException {
+        return command.claimed() || claim(command.correlationId());
     }
 
     /**
@@ -283,11 +298,48 @@ public final class CommandService {
 
     /**
      * A device answered (an ack, response or outcome carrying a correlation_id): moves the command to accepted,
-     * applied or failed. An answer after the command ended is kept in late_answers, never lost.
+     * applied or failed. An answer after the command ended is kept in late_answers, never lost. Its own transaction;
+     * the ingest path uses {@link AnswerStore}, which applies a batch of answers in one.
      *
      * @return the correlation id when it belongs to a command, else null
      */
     public String onAnswer(Map<String, Object> answerRow) throws SQLException {
+        AnswerEffect effect;
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                effect = applyAnswer(c, answerRow);
+                c.commit();
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            }
+        }
+        if (effect == null) {
+            return null;
+        }
+        answered(effect);
+        return effect.correlationId();
+    }
+
+    /**
+     * What an applied answer did to its command, reported with {@link #answered(AnswerEffect)} once the transaction
+     * committed.
+     *
+     * @param correlationId the command
+     * @param type          its command type
+     * @param ackLatency    publish to final answer, when this answer ended the command; else null
+     */
+    public record AnswerEffect(String correlationId, String type, Duration ackLatency) { }
+
+    /**
+     * Applies one answer to its command inside the caller's transaction (row lock, status change or late answer,
+     * {@code pg_notify} delivered at commit). The caller reports the effect with {@link #answered(AnswerEffect)}
+     * after the commit.
+     *
+     * @return the effect, or null when no command has the answer's correlation id
+     */
+    public AnswerEffect applyAnswer(Connection c, Map<String, Object> answerRow) throws SQLException {
         String corr = (String) answerRow.get("correlation_id");
         if (corr == null) {
             return null;
@@ -299,61 +351,67 @@ public final class CommandService {
             outcome = "accepted";
         }
         String payload = (String) answerRow.get("payload");
-        try (Connection c = dataSource.getConnection()) {
-            c.setAutoCommit(false);
-            String current;
-            String type;
-            Timestamp publishedAt;
-            try (PreparedStatement ps = c.prepareStatement(
-                    "SELECT status, command_type, published_at, traceparent FROM commands WHERE correlation_id = ? FOR UPDATE")) {
-                ps.setString(1, corr);
-                try (ResultSet rs = ps.executeQuery()) {
-                    if (!rs.next()) {
-                        c.rollback();
-                        return null;
-                    }
-                    current = rs.getString(1);
-                    type = rs.getString(2);
-                    publishedAt = rs.getTimestamp(3);
-                    LOG.info("Command {} answered on {}: {} (was {}, traceparent={})", corr, topicKey, outcome, rs.getString(1),
-                            rs.getString(4));
+        String current;
+        String type;
+        Timestamp publishedAt;
+        try (PreparedStatement ps = c.prepareStatement(
+                "SELECT status, command_type, published_at, traceparent FROM commands WHERE correlation_id = ? FOR UPDATE")) {
+            ps.setString(1, corr);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    return null;
                 }
+                current = rs.getString(1);
+                type = rs.getString(2);
+                publishedAt = rs.getTimestamp(3);
+                LOG.info("Command {} answered on {}: {} (was {}, traceparent={})", corr, topicKey, outcome, rs.getString(1),
+                        rs.getString(4));
             }
-            boolean open = "pending".equals(current) || "accepted".equals(current);
-            if (open && outcome != null && !(outcome.equals("accepted") && current.equals("accepted"))) {
-                try (PreparedStatement ps = c.prepareStatement("""
-                        UPDATE commands SET status = ?, answer = ?::jsonb, answer_topic = ?,
-                               accepted_at = coalesce(accepted_at, now()),
-                               completed_at = CASE WHEN ? = 'accepted' THEN NULL ELSE now() END,
-                               status_reason = ?
-                         WHERE correlation_id = ?""")) {
-                    ps.setString(1, outcome);
-                    ps.setString(2, payload);
-                    ps.setString(3, topicKey);
-                    ps.setString(4, outcome);
-                    ps.setString(5, reason(payload));
-                    ps.setString(6, corr);
-                    ps.executeUpdate();
-                }
-                if (isFinal(outcome) && publishedAt != null) {
-                    ackListener.accept(type, Duration.ofMillis(Math.max(0, System.currentTimeMillis() - publishedAt.getTime())));
-                }
-            } else if (!open) {
-                try (PreparedStatement ps = c.prepareStatement("""
-                        UPDATE commands SET late_answers = coalesce(late_answers, '[]'::jsonb)
-                               || jsonb_build_array(jsonb_build_object('topic', ?, 'received_at', now(), 'answer', ?::jsonb))
-                         WHERE correlation_id = ?""")) {
-                    ps.setString(1, topicKey);
-                    ps.setString(2, payload);
-                    ps.setString(3, corr);
-                    ps.executeUpdate();
-                }
-            }
-            notify(c, corr);
-            c.commit();
         }
-        changeListener.accept(corr);
-        return corr;
+        Duration ackLatency = null;
+        boolean open = "pending".equals(current) || "accepted".equals(current);
+        if (open && outcome != null && !(outcome.equals("accepted") && current.equals("accepted"))) {
+            try (PreparedStatement ps = c.prepareStatement("""
+                    UPDATE commands SET status = ?, answer = ?::jsonb, answer_topic = ?,
+                           accepted_at = coalesce(accepted_at, now()),
+                           completed_at = CASE WHEN ? = 'accepted' THEN NULL ELSE now() END,
+                           status_reason = ?
+                     WHERE correlation_id = ?
+                    RETURNING pg_notify('kaiser_command', correlation_id)""")) {
+                ps.setString(1, outcome);
+                ps.setString(2, payload);
+                ps.setString(3, topicKey);
+                ps.setString(4, outcome);
+                ps.setString(5, reason(payload));
+                ps.setString(6, corr);
+                ps.execute();
+            }
+            if (isFinal(outcome) && publishedAt != null) {
+                ackLatency = Duration.ofMillis(Math.max(0, System.currentTimeMillis() - publishedAt.getTime()));
+            }
+        } else if (!open) {
+            try (PreparedStatement ps = c.prepareStatement("""
+                    UPDATE commands SET late_answers = coalesce(late_answers, '[]'::jsonb)
+                           || jsonb_build_array(jsonb_build_object('topic', ?, 'received_at', now(), 'answer', ?::jsonb))
+                     WHERE correlation_id = ?
+                    RETURNING pg_notify('kaiser_command', correlation_id)""")) {
+                ps.setString(1, topicKey);
+                ps.setString(2, payload);
+                ps.setString(3, corr);
+                ps.execute();
+            }
+        } else {
+            notify(c, corr);
+        }
+        return new AnswerEffect(corr, type, ackLatency);
+    }
+
+    /** After the commit of an applied answer: the ack latency histogram and the requests waiting on this instance. */
+    public void answered(AnswerEffect effect) {
+        if (effect.ackLatency() != null) {
+            ackListener.accept(effect.type(), effect.ackLatency());
+        }
+        changeListener.accept(effect.correlationId());
     }
 
     /** What an answer means for the command: accepted, applied, failed, or null (no change). */

@@ -39,19 +39,35 @@ public final class CommandWaiter extends AsyncProcessorSupport implements AsyncP
     private final DataSource dataSource;
     private final CommandService commands;
     private final int maxWaitSeconds;
-    private final Map<String, List<CompletableFuture<Void>>> waiting = new ConcurrentHashMap<>();
+    private final Map<String, List<CompletableFuture<Map<String, Object>>>> waiting = new ConcurrentHashMap<>();
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "command-wait-timer");
         t.setDaemon(true);
         return t;
     });
+    private final java.util.concurrent.ExecutorService completer;
+    private final java.util.Set<String> queued = ConcurrentHashMap.newKeySet();
     private volatile boolean running = true;
     private Thread listener;
 
     public CommandWaiter(DataSource dataSource, CommandService commands, int maxWaitSeconds) {
+        this(dataSource, commands, maxWaitSeconds, 1);
+    }
+
+    /**
+     * @param completerThreads threads that read a finished command and answer its waiting requests, so that answers
+     *                         arriving together are not answered one after the other
+     */
+    public CommandWaiter(DataSource dataSource, CommandService commands, int maxWaitSeconds, int completerThreads) {
         this.dataSource = dataSource;
         this.commands = commands;
         this.maxWaitSeconds = maxWaitSeconds;
+        java.util.concurrent.atomic.AtomicInteger n = new java.util.concurrent.atomic.AtomicInteger();
+        this.completer = Executors.newFixedThreadPool(Math.max(1, completerThreads), r -> {
+            Thread t = new Thread(r, "command-wait-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
     }
 
     public void startListening() {
@@ -92,11 +108,20 @@ public final class CommandWaiter extends AsyncProcessorSupport implements AsyncP
 
     /**
      * A command changed (this or another instance): complete its waiters once it has ended. Runs on the waiter's
-     * own thread: the caller (the ingest drainer, the LISTEN connection) never carries on a REST response.
+     * own threads: the caller (the ingest drainer, the LISTEN connection) never carries on a REST response.
      */
     public void wake(String correlationId) {
-        if (correlationId != null && waiting.containsKey(correlationId)) {
-            timer.execute(() -> completeIfFinal(correlationId));
+        // the local answer and its NOTIFY usually come together: a wake while a read is queued and not started joins it
+        if (correlationId != null && waiting.containsKey(correlationId) && queued.add(correlationId)) {
+            try {
+                completer.execute(() -> {
+                    // removed before reading, so a change after this point schedules a read of its own
+                    queued.remove(correlationId);
+                    completeIfFinal(correlationId);
+                });
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                queued.remove(correlationId);
+            }
         }
     }
 
@@ -104,9 +129,10 @@ public final class CommandWaiter extends AsyncProcessorSupport implements AsyncP
         try {
             Map<String, Object> view = commands.view(correlationId);
             if (view != null && CommandService.isFinal((String) view.get("status"))) {
-                List<CompletableFuture<Void>> fs = waiting.remove(correlationId);
+                List<CompletableFuture<Map<String, Object>>> fs = waiting.remove(correlationId);
                 if (fs != null) {
-                    fs.forEach(f -> f.complete(null));
+                    // the view just read is the answer: the waiting requests need not read it again
+                    fs.forEach(f -> f.complete(view));
                 }
             }
         } catch (Exception e) {
@@ -134,21 +160,22 @@ public final class CommandWaiter extends AsyncProcessorSupport implements AsyncP
             callback.done(true);
             return true;
         }
-        CompletableFuture<Void> done = new CompletableFuture<>();
+        CompletableFuture<Map<String, Object>> done = new CompletableFuture<>();
         waiting.computeIfAbsent(command.correlationId(), k -> new CopyOnWriteArrayList<>()).add(done);
         completeIfFinal(command.correlationId());
         var timeout = timer.schedule(() -> done.complete(null), wait, TimeUnit.SECONDS);
-        done.whenComplete((v, e) -> {
+        done.whenComplete((ended, e) -> {
             timeout.cancel(false);
-            List<CompletableFuture<Void>> fs = waiting.get(command.correlationId());
+            List<CompletableFuture<Map<String, Object>>> fs = waiting.get(command.correlationId());
             if (fs != null) {
                 fs.remove(done);
                 waiting.remove(command.correlationId(), List.of());
             }
             try {
-                Map<String, Object> view = commands.view(command.correlationId());
-                boolean ended = view != null && CommandService.isFinal((String) view.get("status"));
-                respond(exchange, command, ended ? 200 : 504, view);
+                // ended: the final view; null: the wait ran out (it may have ended meanwhile: look once more)
+                Map<String, Object> view = ended != null ? ended : commands.view(command.correlationId());
+                boolean isFinal = view != null && CommandService.isFinal((String) view.get("status"));
+                respond(exchange, command, isFinal ? 200 : 504, view);
                 in.setHeader("Preference-Applied", "wait=" + wait);
             } catch (Exception ex) {
                 exchange.setException(ex);
@@ -183,6 +210,7 @@ public final class CommandWaiter extends AsyncProcessorSupport implements AsyncP
     public void stop() {
         running = false;
         timer.shutdownNow();
+        completer.shutdownNow();
         if (listener != null) {
             listener.interrupt();
         }

@@ -89,6 +89,8 @@ class CommandResilienceIT {
                 String queued = post(server, "/esp/devices/ESP_RS1/system-command", "{\"command\":\"diagnostics\"}");
                 server.stop();
                 broker.start();
+                // the device (clean start) must be back on its command topics before the outbox sends to it
+                await().atMost(Duration.ofSeconds(20)).until(dev::subscribed);
                 server.start();
                 await().atMost(Duration.ofSeconds(30)).until(() -> "applied".equals(status(server, queued)));
                 assertThat(dev.received()).extracting(c -> c.get("correlation_id")).containsExactly(pending, queued);

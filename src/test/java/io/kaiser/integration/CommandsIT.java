@@ -114,6 +114,38 @@ class CommandsIT {
     }
 
     @Test
+    void should_apply_a_duplicate_answer_inside_one_ingest_batch_once() {
+        try (ScriptedDevice dev = device("ESP_CMD09")) {
+            dev.mode(Mode.SILENT);
+            Http.Response r = Http.post(server.baseUrl() + "/esp/devices/ESP_CMD09/system-command", "{\"command\":\"status\"}");
+            assertThat(r.status()).isEqualTo(202);
+            String id = (String) r.json().get("correlation_id");
+            await().atMost(Duration.ofSeconds(5)).until(() -> dev.received().size() == 1);
+            // the same answer twice (as a device or the broker may deliver it) in one batch, as the drainer hands it over
+            String topic = server.topic("ESP_CMD09", "system/command/response");
+            byte[] answer = ("{\"command\":\"status\",\"success\":true,\"correlation_id\":\"" + id + "\",\"message\":\"done\"}")
+                    .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            long now = System.currentTimeMillis();
+            java.util.List<io.kaiser.ingest.InboundMessage> batch = java.util.List.of(
+                    new io.kaiser.ingest.InboundMessage(1, "system-command-response", topic, 1, false, now, answer, 2, "dup-batch"),
+                    new io.kaiser.ingest.InboundMessage(2, "system-command-response", topic, 1, false, now, answer, 3, "dup-batch"));
+            org.apache.camel.Exchange done = server.camel().createProducerTemplate().send("direct:ingest-batch",
+                    e -> e.getMessage().setBody(batch));
+            assertThat(done.getException()).isNull();
+            assertThat(server.count("SELECT count(*) FROM device_answers WHERE correlation_id = '" + id + "'")).isEqualTo(1);
+            assertThat(server.count("SELECT count(*) FROM camel_messageprocessed WHERE messageid LIKE '%" + id + "%'")).isEqualTo(1);
+            Map<String, Object> view = Http.get(server.baseUrl() + "/commands/" + id).json();
+            assertThat(view).containsEntry("status", "applied").containsEntry("answer_topic", "system-command-response");
+            assertThat(view.get("late_answers")).isNull();
+            // the same batch again (a replay after a crash before the checkpoint moved) changes nothing
+            assertThat(server.camel().createProducerTemplate().send("direct:ingest-batch", e -> e.getMessage().setBody(batch)).getException())
+                    .isNull();
+            assertThat(server.count("SELECT count(*) FROM device_answers WHERE correlation_id = '" + id + "'")).isEqualTo(1);
+            assertThat(Http.get(server.baseUrl() + "/commands/" + id).json().get("late_answers")).isNull();
+        }
+    }
+
+    @Test
     void should_replay_an_idempotent_request_without_publishing_and_refuse_another_body_with_422() {
         try (ScriptedDevice dev = device("ESP_CMD05")) {
             Http.Response first = Http.post(server.baseUrl() + "/actuators/ESP_CMD05/5/command", "{\"command\":\"ON\"}",

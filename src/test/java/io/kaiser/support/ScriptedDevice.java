@@ -35,6 +35,7 @@ public final class ScriptedDevice implements AutoCloseable {
     private final List<Map<String, Object>> received = new CopyOnWriteArrayList<>();
     private volatile Mode mode = Mode.ANSWER;
     private volatile long lateMillis = 3000;
+    private volatile boolean subscribed;
 
     public ScriptedDevice(KaiserServer server, String mqttUrl, String espId) {
         this.server = server;
@@ -42,7 +43,9 @@ public final class ScriptedDevice implements AutoCloseable {
         try {
             client = new MqttClient(mqttUrl, espId + "-" + server.kaiserId(), new MemoryPersistence());
             client.setCallback(new MqttCallback() {
-                public void disconnected(MqttDisconnectResponse r) { }
+                public void disconnected(MqttDisconnectResponse r) {
+                    subscribed = false;
+                }
                 public void mqttErrorOccurred(MqttException e) { }
                 public void messageArrived(String topic, MqttMessage m) throws Exception {
                     onCommand(topic, m);
@@ -81,9 +84,15 @@ public final class ScriptedDevice implements AutoCloseable {
             client.subscribe(server.topic(espId, "actuator/+/command"), 2);
             client.subscribe(server.topic(espId, "sensor/+/command"), 2);
             client.subscribe(server.topic(espId, "system/command"), 2);
+            subscribed = true;
         } catch (MqttException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    /** Connected and subscribed to its command topics (a clean-start session subscribes again after a reconnect). */
+    public boolean subscribed() {
+        return subscribed && client.isConnected();
     }
 
     public ScriptedDevice mode(Mode m) {
