@@ -507,6 +507,7 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
         public void onCamelContextFullyStarted(CamelContext context, boolean alreadyStarted) throws Exception {
             var registry = context.getRegistry();
             registry.lookupByNameAndType("liveEvents", LiveEventHub.class).start(context);
+            io.kaiser.api.HttpErrors.mount(context);
             IngestJournal journal = registry.lookupByNameAndType("ingestJournal", IngestJournal.class);
             flusher = Executors.newSingleThreadScheduledExecutor(r -> {
                 Thread t = new Thread(r, "ingest-journal-fsync");

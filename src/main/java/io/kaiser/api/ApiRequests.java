@@ -21,7 +21,8 @@ import org.postgresql.util.PGobject;
  * Every bad input becomes an {@link ApiProblem} with a 4xx status; routes turn it into problem+json.
  */
 public final class ApiRequests {
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
     private static final TypeReference<LinkedHashMap<String, Object>> MAP = new TypeReference<>() { };
 
     private final Pattern espIdPattern;
@@ -72,10 +73,15 @@ public final class ApiRequests {
     public Map<String, Object> jsonBody(Exchange exchange) {
         Message m = exchange.getMessage();
         String body = m.getBody(String.class);
+        String type = m.getHeader("Content-Type", String.class);
         if (body == null || body.isBlank()) {
+            // a form or multipart body is consumed before this point and looks empty: refuse it, do not act on "no body"
+            Long length = m.getHeader("Content-Length", Long.class);
+            if (type != null && !type.toLowerCase().startsWith("application/json") && length != null && length > 0) {
+                throw new ApiProblem(415, "Unsupported media type", "send the body as application/json");
+            }
             return new LinkedHashMap<>();
         }
-        String type = m.getHeader("Content-Type", String.class);
         if (type == null || !type.toLowerCase().startsWith("application/json")) {
             throw new ApiProblem(415, "Unsupported media type", "send the body as application/json");
         }

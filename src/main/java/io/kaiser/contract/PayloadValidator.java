@@ -147,6 +147,10 @@ public final class PayloadValidator {
                 throw new KaiserRejection("schema_violation", t.schema() + ": " + detail);
             }
         }
+        String unstorable = unstorable(node, "$");
+        if (unstorable != null) {
+            throw new KaiserRejection("schema_violation", t.schema() + ": " + unstorable);
+        }
         JsonNode payloadEsp = node.get("esp_id");
         if (payloadEsp != null && !payloadEsp.isNull() && !espId.equals(payloadEsp.asText())) {
             throw new KaiserRejection("esp_id_mismatch", "payload esp_id " + payloadEsp.asText() + " differs from topic esp_id " + espId);
@@ -158,8 +162,47 @@ public final class PayloadValidator {
         return new Parsed(espId, gpio, mapper.convertValue(node, MAP));
     }
 
+    /**
+     * What in the payload the database could not store, or null: a number beyond a double (1e400 parses as
+     * Infinity) or a NUL character in a string or key (PostgreSQL text cannot hold U+0000; one such message would
+     * fail its whole ingest batch again and again).
+     */
+    private static String unstorable(JsonNode node, String path) {
+        if (node.isNumber()) {
+            return Double.isFinite(node.doubleValue()) ? null : path + ": number out of range (not a finite number)";
+        }
+        if (node.isTextual()) {
+            return node.textValue().indexOf('\u0000') >= 0 ? path + ": NUL character in a string" : null;
+        }
+        if (node.isArray()) {
+            int i = 0;
+            for (JsonNode child : node) {
+                String bad = unstorable(child, path + "[" + i++ + "]");
+                if (bad != null) {
+                    return bad;
+                }
+            }
+        } else if (node.isObject()) {
+            var fields = node.fields();
+            while (fields.hasNext()) {
+                var f = fields.next();
+                if (f.getKey().indexOf('\u0000') >= 0) {
+                    return path + ": NUL character in a field name";
+                }
+                String bad = unstorable(f.getValue(), path + "." + f.getKey());
+                if (bad != null) {
+                    return bad;
+                }
+            }
+        }
+        return null;
+    }
+
     private Integer parseGpio(String level) {
         int gpio;
+        if (!level.matches("[0-9]{1,9}")) {
+            throw new KaiserRejection("unknown_gpio", "gpio '" + abbreviate(level) + "' in topic is not a number");
+        }
         try {
             gpio = Integer.parseInt(level);
         } catch (NumberFormatException e) {

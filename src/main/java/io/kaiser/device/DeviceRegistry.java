@@ -269,14 +269,16 @@ public final class DeviceRegistry {
      * still holds its old one makes the broker publish the old connection's will, just before the new connection's
      * first messages. A will is therefore settled after this grace: if a heartbeat of the device was received in the
      * grace after the will, the will belonged to a connection already replaced and changes nothing (event
-     * {@code lwt_superseded}); otherwise the device goes offline as before. Zero: every will at once. Events of a
-     * will settled later go to {@code sink}.
+     * {@code lwt_superseded}; a heartbeat later than the grace but already processed when the will is settled:
+     * {@code lwt_after_return}, the device is back and stays online); otherwise the device goes offline as before.
+     * Zero: every will at once. Events of a will settled later go to {@code sink}.
      */
     public synchronized void setTakeoverGrace(Duration grace, java.util.function.Consumer<List<LiveEvent>> sink) {
         this.takeoverGrace = grace == null || grace.isNegative() ? Duration.ZERO : grace;
         this.settledWillEvents = sink;
         if (!takeoverGrace.isZero() && willTimer == null) {
-            willTimer = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+            // a few threads: a broker restart or a cut link brings a will from every device at once
+            willTimer = java.util.concurrent.Executors.newScheduledThreadPool(4, r -> {
                 Thread t = new Thread(r, "kaiser-will-settle");
                 t.setDaemon(true);
                 return t;
@@ -302,21 +304,22 @@ public final class DeviceRegistry {
 
     List<LiveEvent> settleWill(String espId, Map<String, Object> payload, long receivedAt, String ingestPos, Duration grace) throws SQLException {
         try (Connection c = dataSource.getConnection();
-             PreparedStatement ps = c.prepareStatement(
-                     "SELECT min(received_at) FROM heartbeat_logs WHERE esp_id = ? AND received_at > ? AND received_at <= ?")) {
+             PreparedStatement ps = c.prepareStatement("SELECT min(received_at) FROM heartbeat_logs WHERE esp_id = ? AND received_at > ?")) {
             ps.setString(1, espId);
             ps.setTimestamp(2, new Timestamp(receivedAt));
-            ps.setTimestamp(3, new Timestamp(receivedAt + grace.toMillis()));
             try (ResultSet rs = ps.executeQuery()) {
                 Timestamp back = rs.next() ? rs.getTimestamp(1) : null;
                 if (back != null) {
+                    // the device spoke after its will: within the grace it was a takeover; later, it was away and is
+                    // back already (the will was settled late, e.g. replayed): recorded, but it is not made offline now
+                    long after = back.getTime() - receivedAt;
                     Map<String, Object> d = new LinkedHashMap<>();
                     d.put("source", "lwt");
-                    d.put("reason", "session_takeover");
+                    d.put("reason", after <= grace.toMillis() ? "session_takeover" : canonicalReason(payload.get("reason")));
                     d.put("raw_reason", payload.get("reason"));
                     d.put("will_received_at", receivedAt);
-                    d.put("heartbeat_after_ms", back.getTime() - receivedAt);
-                    deviceEvent(c, ingestPos, espId, "lwt_superseded", d);
+                    d.put("heartbeat_after_ms", after);
+                    deviceEvent(c, ingestPos, espId, after <= grace.toMillis() ? "lwt_superseded" : "lwt_after_return", d);
                     return List.of();
                 }
             }

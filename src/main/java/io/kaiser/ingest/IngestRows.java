@@ -184,7 +184,8 @@ public final class IngestRows {
         String[] levels = m.topic().split("/");
         row.put("esp_id", levels.length > 3 && levels[3].length() <= 64 ? levels[3] : null);
         row.put("reason_code", reasonCode);
-        row.put("reason", reason == null ? reasonCode : reason);
+        // reasons quote payload text; PostgreSQL text cannot hold NUL
+        row.put("reason", reason == null ? reasonCode : reason.replace("\u0000", "\\u0000"));
         row.put("payload_size", m.payload().length);
         String text = m.payloadText().replace("\u0000", "\\u0000");
         row.put("payload_excerpt", text.length() > MAX_EXCERPT ? text.substring(0, MAX_EXCERPT) : text);
