@@ -121,6 +121,7 @@ public final class IngestBench {
         sub.setCallback(new CountingCallback(count));
         MqttConnectionOptions o = new MqttConnectionOptions();
         o.setReceiveMaximum(20);
+        o.setSocketFactory(io.kaiser.mqtt.NoDelaySockets.plain()); // as the server's ingest client
         sub.connect(o).waitForCompletion(5000);
         sub.subscribe("kaiser/" + kid + "/esp/+/sensor/+/data", 1).waitForCompletion(5000);
         try (LoadGenerator load = new LoadGenerator(broker.url(), kid, devices, window, (esp, s) -> "kaiser/" + kid + "/esp/" + esp + "/" + s)) {
