@@ -43,6 +43,13 @@ public final class CommandRoundTrip {
     private static final Pattern CORR = Pattern.compile("\"correlation_id\"\\s*:\\s*\"([^\"]+)\"");
 
     public static void main(String[] argv) throws Exception {
+        run(argv);
+        System.exit(0);
+    }
+
+    /** Runs the benchmark, prints and publishes its section; returns {REST median µs, raw median µs} per level. */
+    static List<double[]> run(String[] argv) throws Exception {
+        List<double[]> medians = new ArrayList<>();
         Map<String, String> a = Bench.args(argv);
         int n = Bench.intArg(a, "n", 300);
         int deviceCount = Bench.intArg(a, "devices", 10);
@@ -77,6 +84,7 @@ public final class CommandRoundTrip {
                 // interleaved per level so that both see the same background load
                 long[] r = measure(rest, callers, requests);
                 long[] m = measure(mqtt, callers, requests);
+                medians.add(new double[] {Bench.pct(r, 50), Bench.pct(m, 50)});
                 t.row(callers, requests, Bench.f2(Bench.pct(r, 50) / 1000), Bench.f2(Bench.pct(r, 99) / 1000), Bench.f2(Bench.pct(r, 100) / 1000),
                         Bench.f2(Bench.pct(m, 50) / 1000), Bench.f2(Bench.pct(m, 99) / 1000), Bench.f2(Bench.pct(m, 100) / 1000),
                         Bench.f1(Bench.pct(r, 50) / Bench.pct(m, 50)) + "x", Bench.f1(Bench.pct(r, 99) / Bench.pct(m, 99)) + "x");
@@ -97,8 +105,8 @@ public final class CommandRoundTrip {
                 + " (the floor: broker + device, no server). Both measured interleaved per level in one run, after 100 warm-up calls each;"
                 + " client-side wall clock (`System.nanoTime`). Every MQTT client here has TCP_NODELAY, like the server's.\n\n"
                 + t + "\nServer CPU during the measurement: " + Bench.f0(serverCpu) + " % of one core; RSS at the end " + Bench.f0(rss) + " MiB.\n";
-        Bench.publish("command-latency", "Command round trip", command, body);
-        System.exit(0);
+        Bench.publish(a.getOrDefault("section", "command-latency"), "Command round trip", command, body);
+        return medians;
     }
 
     /** {@code requests} calls spread over {@code callers} threads; sorted latencies in µs. */

@@ -42,6 +42,11 @@ public final class IngestBench {
     }
 
     public static void main(String[] argv) throws Exception {
+        run(argv);
+    }
+
+    /** Runs the benchmark, prints and publishes its section; returns the rows of its table. */
+    static List<Result> run(String[] argv) throws Exception {
         Map<String, String> a = Bench.args(argv);
         int devices = Bench.intArg(a, "devices", 20);
         int seconds = Bench.intArg(a, "seconds", 20);
@@ -109,7 +114,8 @@ public final class IngestBench {
                 + " `/proc/<pid>/stat` over the same interval; RSS is `VmRSS` at the end and `VmHWM`. The drain subscriber runs in the"
                 + " bench JVM (no CPU/RSS of its own is shown); the database baselines write pre-built rows from the bench JVM, one"
                 + " connection, 500 rows per batch and transaction (Kaiser's `kaiser.ingest.batch-size`).\n");
-        Bench.publish("ingest", "Ingest", command, body.toString());
+        Bench.publish(a.getOrDefault("section", "ingest"), a.getOrDefault("title", "Ingest"), command, body.toString());
+        return results;
     }
 
     // ------------------------------------------------------------------ (a) broker drain
