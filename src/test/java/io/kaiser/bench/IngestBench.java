@@ -253,12 +253,16 @@ public final class IngestBench {
                 long base = warmUp(load, db, seconds);
                 Bench.installLatencyProbe(db);
                 double cpu0 = Bench.cpuSeconds(server.pid());
+                long wall0 = System.currentTimeMillis();
                 long t0 = System.nanoTime();
                 long sent = load.run(Duration.ofSeconds(seconds));
                 long storedAtEnd = Bench.count(db, "SELECT count(*) FROM sensor_data") - base;
                 double rssEnd = Bench.rssMb(server.pid());
                 double[] done = settle(t0, sent, () -> Bench.count(db, "SELECT count(*) FROM sensor_data") - base);
                 double cpu = Bench.cpuSeconds(server.pid()) - cpu0;
+                // the measured interval, for JfrSummary: the load, then the backlog worked off
+                Files.writeString(Bench.WORK.resolve("ingest-window.txt"), wall0 + " " + (wall0 + (long) (load.publishSeconds * 1000)) + " "
+                        + (wall0 + (long) (done[0] * 1000)) + "\n");
                 long stored = (long) done[1];
                 double[] lat = Bench.latencyMs(db);
                 double peak = Bench.peakRssMb(server.pid());

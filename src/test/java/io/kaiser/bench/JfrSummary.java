@@ -24,6 +24,19 @@ public final class JfrSummary {
         String command = a.getOrDefault("command", "bench/profile");
         int top = Bench.intArg(a, "top", 15);
         List<RecordedEvent> events = RecordingFile.readAllEvents(file);
+        // only the measured interval (startup and warm-up left out): the load phase, the drain phase, or both
+        long from = 0;
+        long to = Long.MAX_VALUE;
+        String phase = a.getOrDefault("phase", "all");
+        Path window = Bench.WORK.resolve("ingest-window.txt");
+        if (java.nio.file.Files.exists(window)) {
+            String[] w = java.nio.file.Files.readString(window).trim().split(" ");
+            from = Long.parseLong(phase.equals("drain") ? w[1] : w[0]);
+            to = Long.parseLong(phase.equals("load") ? w[1] : w[2]);
+        }
+        final long lo = from;
+        final long hi = to;
+        events = events.stream().filter(e -> e.getStartTime().toEpochMilli() >= lo && e.getStartTime().toEpochMilli() <= hi).toList();
         Map<String, Integer> threads = new HashMap<>();
         Map<String, Integer> self = new HashMap<>();
         Map<String, Integer> inclusive = new HashMap<>();
@@ -65,13 +78,16 @@ public final class JfrSummary {
         final int total = samples;
         StringBuilder body = new StringBuilder();
         body.append(String.format("JFR (`settings=profile`, ~20 ms sampling of running Java threads) of the Kaiser server process during"
-                + " the ingest run in the section *Ingest under JFR* above: %d execution samples; %d GCs with %d ms of pauses in total.%n%n", samples, gcs, gcPauseMs));
+                + " the ingest run in the section *Ingest under JFR* above, %s: %d execution samples; %d GCs with %d ms of pauses in total.%n%n",
+                phase.equals("load") ? "while the devices published (load phase only)" : phase.equals("drain") ? "after the load, while the"
+                        + " server worked off its backlog (drain phase only)" : "from the first publish until the last row was stored", samples, gcs,
+                gcPauseMs));
         body.append("Samples per thread (numbers folded):\n\n").append(table("thread", threads, total, top)).append('\n');
         body.append("Top self frames (where the CPU is):\n\n").append(table("frame", self, total, top)).append('\n');
         body.append("Self samples by package:\n\n").append(table("package", selfPackage, total, 10)).append('\n');
         body.append("Top inclusive frames of Kaiser, Camel components, the PostgreSQL driver, Jackson, Paho and file channels"
                 + " (share of samples with the method anywhere on the stack):\n\n").append(table("method", inclusive, total, top + 10));
-        Bench.publish("profile", "Ingest profile (JFR)", command, body.toString());
+        Bench.publish(a.getOrDefault("section", "profile"), a.getOrDefault("title", "Ingest profile (JFR)"), command, body.toString());
     }
 
     private static String name(RecordedFrame f) {
