@@ -46,6 +46,7 @@ typedef struct {
     int fault_dup_pct;   /* % of devices that answer every command twice */
     int fault_late_pct;  /* % of devices whose answers are late ... */
     int fault_late_ms;   /* ... by this many ms */
+    double ack_after_s;  /* heartbeat-ACK latencies count only after this many seconds (skip the ramp) */
 } options_t;
 
 /* ------------------------------------------------------------------ per-device state */
@@ -78,6 +79,7 @@ typedef struct vdev {
     double t_offset, h_offset;
     bool out_level[KAISER_GPIO_MAX + 1];
     uint8_t out_pwm[KAISER_GPIO_MAX + 1];
+    uint64_t hb_sent_ms; /* when the last heartbeat left, 0 once its ACK came */
 } vdev_t;
 
 static options_t g_opt;
@@ -88,6 +90,34 @@ static uint64_t mono_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Heartbeat -> heartbeat ACK latency of every device, 1 ms buckets (the last one collects everything slower). */
+#define ACK_HIST_MS 30000
+static uint32_t g_ack_hist[ACK_HIST_MS + 1];
+static uint64_t g_ack_n;
+static uint64_t g_ack_max_ms;
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static void ack_record(uint64_t ms) {
+    g_ack_hist[ms > ACK_HIST_MS ? ACK_HIST_MS : ms]++;
+    g_ack_n++;
+    if (ms > g_ack_max_ms) g_ack_max_ms = ms;
+}
+
+static long ack_percentile(double p) {
+    if (g_ack_n == 0) return -1;
+    uint64_t rank = (uint64_t)ceil(p / 100.0 * (double)g_ack_n), seen = 0;
+    if (rank < 1) rank = 1;
+    for (long i = 0; i <= ACK_HIST_MS; i++) {
+        seen += g_ack_hist[i];
+        if (seen >= rank) return i;
+    }
+    return ACK_HIST_MS;
 }
 
 /* ------------------------------------------------------------------ port implementation */
@@ -105,6 +135,7 @@ static bool is_answer(const char *topic) {
 
 static int raw_publish(vdev_t *v, const char *topic, const char *payload, size_t len, int qos, bool retain) {
     int rc = mosquitto_publish_v5(v->mosq, NULL, topic, (int)len, payload, qos, retain, NULL);
+    if (rc == MOSQ_ERR_SUCCESS && ends_with(topic, "/system/heartbeat")) v->hb_sent_ms = mono_ms();
     return rc == MOSQ_ERR_SUCCESS ? 0 : -1;
 }
 
@@ -271,6 +302,11 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
     (void)m;
     (void)props;
     vdev_t *v = obj;
+    if (v->hb_sent_ms != 0 && ends_with(msg->topic, "/system/heartbeat/ack")) {
+        uint64_t now = mono_ms();
+        if ((double)(v->hb_sent_ms - g_start_ms) >= g_opt.ack_after_s * 1000.0) ack_record(now - v->hb_sent_ms);
+        v->hb_sent_ms = 0;
+    }
     kaiser_on_message(&v->dev, msg->topic, msg->payload ? (const char *)msg->payload : "", (size_t)msg->payloadlen);
 }
 
@@ -382,10 +418,12 @@ static void print_stats(vdev_t *devs, int n, bool final) {
     }
     printf("{\"t\":%.1f,\"final\":%s,\"devices\":%d,\"connected\":%ld,\"registered\":%ld,\"sent\":%u,\"received\":%u,"
            "\"heartbeats\":%u,\"data\":%u,\"commands\":%u,\"duplicates\":%u,\"acks\":%u,\"acks_rejected\":%u,\"buffered\":%u,"
-           "\"publish_failed\":%u,\"connects\":%u,\"disconnects\":%u,\"replayed\":%u,\"offline_entered\":%ld,\"offline_active\":%ld,\"actuators_on\":%ld}\n",
+           "\"publish_failed\":%u,\"connects\":%u,\"disconnects\":%u,\"replayed\":%u,\"offline_entered\":%ld,\"offline_active\":%ld,"
+           "\"actuators_on\":%ld,\"hb_acks\":%llu,\"hb_ack_p50_ms\":%ld,\"hb_ack_p99_ms\":%ld,\"hb_ack_max_ms\":%llu}\n",
            (double)(mono_ms() - g_start_ms) / 1000.0, final ? "true" : "false", n, connected, registered, s.published,
            s.received, s.heartbeats, s.data_msgs, s.commands_executed, s.duplicates_ignored, s.acks_valid, s.acks_rejected, s.buffered,
-           s.publish_failed, s.connects, s.disconnects, s.replayed, offline_entered, offline_now, outputs_on);
+           s.publish_failed, s.connects, s.disconnects, s.replayed, offline_entered, offline_now, outputs_on,
+           (unsigned long long)g_ack_n, ack_percentile(50), ack_percentile(99), (unsigned long long)g_ack_max_ms);
     fflush(stdout);
 }
 
@@ -409,7 +447,8 @@ static void usage(void) {
             "  --fault-silent PCT PCT %% of devices never answer commands\n"
             "  --fault-dup PCT    PCT %% of devices answer every command twice\n"
             "  --fault-late PCT   PCT %% of devices answer late (see --fault-late-ms, default 5000)\n"
-            "  --fault-late-ms MS\n");
+            "  --fault-late-ms MS\n"
+            "  --ack-after-s S    heartbeat-ACK latency (hb_ack_* in the stats) counts heartbeats sent after S s (default 0)\n");
 }
 
 static int parse_url(const char *url) {
@@ -452,8 +491,8 @@ int main(int argc, char **argv) {
         {"ramp-ms", required_argument, 0, 'r'},     {"no-default-config", no_argument, 0, 'C'},
         {"fault-drop-s", required_argument, 0, 1},  {"fault-silent", required_argument, 0, 2},
         {"fault-dup", required_argument, 0, 3},     {"fault-late", required_argument, 0, 4},
-        {"fault-late-ms", required_argument, 0, 5}, {"help", no_argument, 0, 'H'},
-        {"offline-grace-s", required_argument, 0, 6},
+        {"fault-late-ms", required_argument, 0, 5}, {"offline-grace-s", required_argument, 0, 6},
+        {"ack-after-s", required_argument, 0, 7},   {"help", no_argument, 0, 'H'},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -474,6 +513,7 @@ int main(int argc, char **argv) {
         case 4: g_opt.fault_late_pct = atoi(optarg); break;
         case 5: g_opt.fault_late_ms = atoi(optarg); break;
         case 6: g_opt.offline_grace_s = atoi(optarg); break;
+        case 7: g_opt.ack_after_s = atof(optarg); break;
         case 'H': usage(); return 0;
         default: usage(); return 2;
         }

@@ -1,75 +1,261 @@
 package io.kaiser.bench;
 
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
 import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.IntFunction;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
-import io.kaiser.support.Http;
-import io.kaiser.support.KaiserServer;
-import io.kaiser.support.ScriptedDevice;
+import org.eclipse.paho.mqttv5.client.IMqttToken;
+import org.eclipse.paho.mqttv5.client.MqttAsyncClient;
+import org.eclipse.paho.mqttv5.client.MqttCallback;
+import org.eclipse.paho.mqttv5.client.MqttConnectionOptions;
+import org.eclipse.paho.mqttv5.client.MqttDisconnectResponse;
+import org.eclipse.paho.mqttv5.client.persist.MemoryPersistence;
+import org.eclipse.paho.mqttv5.common.MqttException;
+import org.eclipse.paho.mqttv5.common.MqttMessage;
+import org.eclipse.paho.mqttv5.common.packet.MqttProperties;
 
 /**
- * Command round trip: REST POST with {@code Prefer: wait} to a scripted device (real broker, real database), the
- * device's answer, the REST answer; median, p99 and max at 1 and 10 concurrent callers, against the raw MQTT round
- * trip of the same device (publish a command, receive its answer) as the baseline. Not a test. Run:
- * {@code mvn -q test-compile exec:java -Dexec.classpathScope=test -Dexec.mainClass=io.kaiser.bench.CommandRoundTrip -Dexec.args=300}
+ * Command round trip: {@code POST /esp/devices/{id}/system-command} with {@code Prefer: wait=5} to a device (a plain
+ * Paho client answering {@code system/command} with {@code system/command/response}), through a Kaiser server
+ * process, a private Mosquitto and a fresh database; median, p99 and max at 1, 10 and 100 concurrent callers. The
+ * baseline, in the same run and against the same devices: the raw MQTT round trip between two plain clients
+ * (publish the command at QoS 2, wait for the device's answer). All bench clients disable Nagle's algorithm, as the server does. Not a test. Run: {@code bench/command-latency}
+ * (options {@code --n 300 --callers 1,10,100 --devices 10}).
  */
 public final class CommandRoundTrip {
-    public static void main(String[] args) throws Exception {
-        int n = args.length > 0 ? Integer.parseInt(args[0]) : 300;
-        KaiserServer server = new KaiserServer("roundtrip", Map.of("kaiser.registration.auto-approve", "true",
-                "kaiser.command.rate-limit.per-second", "100000", "kaiser.command.rate-limit.burst", "100000")).start();
-        long up = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-        while (Http.get(server.baseUrl() + "/health").status() != 200 && System.nanoTime() < up) {
-            java.util.concurrent.locks.LockSupport.parkNanos(100_000_000);
-        }
-        List<ScriptedDevice> devices = new ArrayList<>();
-        for (int d = 0; d < 10; d++) {
-            ScriptedDevice dev = new ScriptedDevice(server, server.mqttUrl(), "ESP_RT" + d);
-            dev.announce(5);
-            devices.add(dev);
-        }
-        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-        while (server.count("SELECT count(*) FROM actuator_states WHERE esp_id LIKE 'ESP_RT%'") < 10 && System.nanoTime() < deadline) {
-            Thread.onSpinWait();
-        }
-        for (int i = 0; i < 50; i++) {
-            call(server, 0); // warm-up
-        }
-        for (int callers : new int[] {1, 10}) {
-            ExecutorService pool = Executors.newFixedThreadPool(callers);
-            List<Future<Long>> futures = new ArrayList<>();
-            for (int i = 0; i < n; i++) {
-                final int dev = i % callers;
-                futures.add(pool.submit(() -> call(server, dev)));
-            }
-            List<Long> micros = new ArrayList<>();
-            for (Future<Long> f : futures) {
-                micros.add(f.get());
-            }
-            pool.shutdown();
-            Collections.sort(micros);
-            System.out.printf("callers=%d n=%d median=%.2f ms p99=%.2f ms max=%.2f ms%n", callers, n,
-                    micros.get(n / 2) / 1000.0, micros.get((int) (n * 0.99) - 1) / 1000.0, micros.get(n - 1) / 1000.0);
-        }
-        devices.forEach(ScriptedDevice::close);
-        server.stop();
+    private static final Pattern CORR = Pattern.compile("\"correlation_id\"\\s*:\\s*\"([^\"]+)\"");
+
+    public static void main(String[] argv) throws Exception {
+        run(argv);
         System.exit(0);
     }
 
-    private static long call(KaiserServer server, int dev) {
-        long t0 = System.nanoTime();
-        Http.Response r = Http.post(server.baseUrl() + "/esp/devices/ESP_RT" + dev + "/system-command", "{\"command\":\"status\"}",
-                "Prefer", "wait=5");
-        long us = (System.nanoTime() - t0) / 1000;
-        if (r.status() != 200) {
-            throw new IllegalStateException(r.status() + " " + r.body());
+    /** Runs the benchmark, prints and publishes its section; returns {REST median µs, raw median µs} per level. */
+    static List<double[]> run(String[] argv) throws Exception {
+        List<double[]> medians = new ArrayList<>();
+        Map<String, String> a = Bench.args(argv);
+        int n = Bench.intArg(a, "n", 300);
+        int deviceCount = Bench.intArg(a, "devices", 10);
+        String command = a.getOrDefault("command", "bench/command-latency");
+        int[] levels = java.util.Arrays.stream(a.getOrDefault("callers", "1,10,100").split(",")).mapToInt(Integer::parseInt).toArray();
+        Bench.Table t = new Bench.Table("callers", "requests", "REST median ms", "REST p99 ms", "REST max ms", "raw MQTT median ms",
+                "raw MQTT p99 ms", "raw MQTT max ms", "REST / raw (median)", "REST / raw (p99)");
+        double serverCpu;
+        double rss;
+        String db = Bench.createDatabase("roundtrip");
+        try (Bench.Broker broker = new Bench.Broker(100_000);
+             Bench.Server server = new Bench.Server("rt", broker.url(), db, Map.of("kaiser.command.rate-limit.per-second", "100000",
+                     "kaiser.command.rate-limit.burst", "100000"), List.of("-Xmx512m"))) {
+            server.awaitUp(Duration.ofSeconds(90));
+            List<Device> devices = new ArrayList<>();
+            for (int d = 0; d < deviceCount; d++) {
+                devices.add(new Device(broker.url(), server.kaiserId, String.format("ESP_RT%02d", d)));
+            }
+            if (!Bench.await(Duration.ofSeconds(30), () -> Bench.count(db, "SELECT count(*) FROM devices WHERE status = 'online'") >= deviceCount)) {
+                throw new IllegalStateException("devices not online, see " + server.log);
+            }
+            HttpClient http = HttpClient.newBuilder().executor(Executors.newFixedThreadPool(8)).build();
+            Commander raw = new Commander(broker.url(), server.kaiserId);
+            IntFunction<Long> rest = i -> restCall(http, server, devices.get(i % deviceCount).esp);
+            IntFunction<Long> mqtt = i -> raw.call(devices.get(i % deviceCount).esp);
+            measure(rest, 1, 100); // warm-up (JIT, pools)
+            measure(mqtt, 1, 100);
+            double cpu0 = Bench.cpuSeconds(server.pid());
+            long t0 = System.nanoTime();
+            for (int callers : levels) {
+                int requests = Math.max(n, callers * 10);
+                // interleaved per level so that both see the same background load
+                long[] r = measure(rest, callers, requests);
+                long[] m = measure(mqtt, callers, requests);
+                medians.add(new double[] {Bench.pct(r, 50), Bench.pct(m, 50)});
+                t.row(callers, requests, Bench.f2(Bench.pct(r, 50) / 1000), Bench.f2(Bench.pct(r, 99) / 1000), Bench.f2(Bench.pct(r, 100) / 1000),
+                        Bench.f2(Bench.pct(m, 50) / 1000), Bench.f2(Bench.pct(m, 99) / 1000), Bench.f2(Bench.pct(m, 100) / 1000),
+                        Bench.f1(Bench.pct(r, 50) / Bench.pct(m, 50)) + "x", Bench.f1(Bench.pct(r, 99) / Bench.pct(m, 99)) + "x");
+                System.err.println(t);
+            }
+            serverCpu = (Bench.cpuSeconds(server.pid()) - cpu0) / ((System.nanoTime() - t0) / 1e9) * 100;
+            rss = Bench.rssMb(server.pid());
+            raw.close();
+            devices.forEach(Device::close);
+        } finally {
+            Bench.dropDatabase(db);
         }
-        return us;
+        String body = "REST `POST /api/v1/esp/devices/{id}/system-command` `{\"command\":\"status\"}` with `Prefer: wait=5` (200 with the"
+                + " device's outcome) against a Kaiser server process (private Mosquitto, fresh database), " + deviceCount + " devices (plain Paho"
+                + " clients that answer `system/command` at once with `system/command/response`, QoS 1); caller *i* talks to device *i* mod "
+                + deviceCount + ". Each caller sends its next request when the previous one is answered. Baseline *raw MQTT*: one plain client"
+                + " publishes the same command at QoS 2 to the same devices and waits for the answer with the same `correlation_id`"
+                + " (the floor: broker + device, no server). Both measured interleaved per level in one run, after 100 warm-up calls each;"
+                + " client-side wall clock (`System.nanoTime`). Every MQTT client here has TCP_NODELAY, like the server's.\n\n"
+                + t + "\nServer CPU during the measurement: " + Bench.f0(serverCpu) + " % of one core; RSS at the end " + Bench.f0(rss) + " MiB.\n";
+        Bench.publish(a.getOrDefault("section", "command-latency"), "Command round trip", command, body);
+        return medians;
+    }
+
+    /** {@code requests} calls spread over {@code callers} threads; sorted latencies in µs. */
+    static long[] measure(IntFunction<Long> call, int callers, int requests) throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(callers);
+        AtomicInteger next = new AtomicInteger();
+        long[] micros = new long[requests];
+        List<Future<?>> fs = new ArrayList<>();
+        for (int c = 0; c < callers; c++) {
+            final int caller = c;
+            fs.add(pool.submit(() -> {
+                int i;
+                while ((i = next.getAndIncrement()) < requests) {
+                    micros[i] = call.apply(caller);
+                }
+            }));
+        }
+        for (Future<?> f : fs) {
+            f.get();
+        }
+        pool.shutdown();
+        java.util.Arrays.sort(micros);
+        return micros;
+    }
+
+    static long restCall(HttpClient http, Bench.Server server, String esp) {
+        HttpRequest req = HttpRequest.newBuilder(URI.create(server.baseUrl() + "/esp/devices/" + esp + "/system-command"))
+                .header("Content-Type", "application/json").header("Prefer", "wait=5").timeout(Duration.ofSeconds(10))
+                .POST(HttpRequest.BodyPublishers.ofString("{\"command\":\"status\"}")).build();
+        long t0 = System.nanoTime();
+        try {
+            HttpResponse<String> r = http.send(req, HttpResponse.BodyHandlers.ofString());
+            long us = (System.nanoTime() - t0) / 1000;
+            if (r.statusCode() != 200) {
+                throw new IllegalStateException(r.statusCode() + " " + r.body());
+            }
+            return us;
+        } catch (java.io.IOException | InterruptedException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private abstract static class Callback implements MqttCallback {
+        public void disconnected(MqttDisconnectResponse r) { }
+        public void mqttErrorOccurred(MqttException e) { }
+        public void deliveryComplete(IMqttToken t) { }
+        public void connectComplete(boolean reconnect, String uri) { }
+        public void authPacketArrived(int code, MqttProperties p) { }
+    }
+
+    /** A device that answers every system command at once. */
+    static final class Device implements AutoCloseable {
+        final String esp;
+        final MqttAsyncClient client;
+
+        Device(String url, String kaiserId, String esp) throws MqttException {
+            this.esp = esp;
+            String base = "kaiser/" + kaiserId + "/esp/" + esp + "/";
+            client = new MqttAsyncClient(url, kaiserId + "-" + esp, new MemoryPersistence());
+            client.setCallback(new Callback() {
+                public void messageArrived(String topic, MqttMessage m) throws MqttException {
+                    Matcher c = CORR.matcher(new String(m.getPayload(), StandardCharsets.UTF_8));
+                    if (c.find()) {
+                        client.publish(base + "system/command/response", ("{\"command\":\"status\",\"success\":true,\"correlation_id\":\""
+                                + c.group(1) + "\",\"message\":\"done\"}").getBytes(StandardCharsets.UTF_8), 1, false);
+                    }
+                }
+            });
+            MqttConnectionOptions o = new MqttConnectionOptions();
+            o.setSocketFactory(io.kaiser.mqtt.NoDelaySockets.plain()); // as the server's own connections
+            client.connect(o).waitForCompletion(5000);
+            client.subscribe(base + "system/command", 2).waitForCompletion(5000);
+            client.publish(base + "system/heartbeat", ("{\"ts\":" + System.currentTimeMillis() / 1000
+                    + ",\"uptime\":1,\"heap_free\":100000,\"wifi_rssi\":-50}").getBytes(StandardCharsets.UTF_8), 0, false);
+        }
+
+        @Override
+        public void close() {
+            try {
+                client.disconnect().waitForCompletion(2000);
+                client.close();
+            } catch (MqttException e) {
+                // closing
+            }
+        }
+    }
+
+    /** The raw-MQTT baseline: publishes a command, completes when the answer with its correlation id arrives. */
+    static final class Commander implements AutoCloseable {
+        final String kaiserId;
+        final MqttAsyncClient client;
+        final Map<String, CompletableFuture<Void>> waiting = new ConcurrentHashMap<>();
+
+        Commander(String url, String kaiserId) throws MqttException {
+            this.kaiserId = kaiserId;
+            client = new MqttAsyncClient(url, kaiserId + "-raw-commander", new MemoryPersistence());
+            client.setCallback(new Callback() {
+                public void messageArrived(String topic, MqttMessage m) {
+                    Matcher c = CORR.matcher(new String(m.getPayload(), StandardCharsets.UTF_8));
+                    if (c.find()) {
+                        CompletableFuture<Void> f = waiting.remove(c.group(1));
+                        if (f != null) {
+                            f.complete(null);
+                        }
+                    }
+                }
+            });
+            MqttConnectionOptions o = new MqttConnectionOptions();
+            o.setReceiveMaximum(1000);
+            o.setSocketFactory(io.kaiser.mqtt.NoDelaySockets.plain());
+            client.connect(o).waitForCompletion(5000);
+            // the server's own subscription is elsewhere: this client only sees the devices' answers
+            client.subscribe("kaiser/" + kaiserId + "/esp/+/system/command/response", 1).waitForCompletion(5000);
+        }
+
+        long call(String esp) {
+            String corr = UUID.randomUUID().toString();
+            CompletableFuture<Void> f = new CompletableFuture<>();
+            waiting.put(corr, f);
+            long t0 = System.nanoTime();
+            try {
+                byte[] payload = ("{\"command\":\"status\",\"params\":{},\"correlation_id\":\"" + corr + "\",\"intent_id\":\"" + corr
+                        + "\",\"issued_by\":\"bench\"}").getBytes(StandardCharsets.UTF_8);
+                while (true) {
+                    try {
+                        client.publish("kaiser/" + kaiserId + "/esp/" + esp + "/system/command", payload, 2, false);
+                        break;
+                    } catch (MqttException e) {
+                        if (e.getReasonCode() != 32202) {
+                            throw e;
+                        }
+                        java.util.concurrent.locks.LockSupport.parkNanos(100_000); // broker's receive maximum reached: as a queue would
+                    }
+                }
+                f.get(10, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                throw new IllegalStateException("raw round trip " + corr, e);
+            }
+            return (System.nanoTime() - t0) / 1000;
+        }
+
+        @Override
+        public void close() {
+            try {
+                client.disconnect().waitForCompletion(2000);
+                client.close();
+            } catch (MqttException e) {
+                // closing
+            }
+        }
     }
 }
