@@ -240,7 +240,7 @@ class EmergencyIT {
             fleet.announce(List.of("ESP_EMO1", "ESP_EMO2"), 9);
             await().atMost(Duration.ofSeconds(10)).until(() -> server.count(
                     "SELECT count(*) FROM actuator_states WHERE esp_id IN ('ESP_EMO1','ESP_EMO2')") == 2);
-            String brokerUrl = server.mqttUrl();
+            String brokerUrl = server.mqttUrl(); // mqttUrl() reports the override once it is set
             server.stop();
             server.with("kaiser.mqtt.url", "tcp://127.0.0.1:" + closedPort()).start();
             String incident;
