@@ -47,11 +47,11 @@ class MosquittoConfigTest {
     }
 
     @Test
-    void devFileKeepsAnonymousAccessOnLoopbackAndTheSeedLimits() throws IOException {
+    void devFileKeepsAnonymousAccessOnLoopbackAndItsLimits() throws IOException {
         List<String> s = settings(dev);
         assertThat(s).contains("per_listener_settings true", "listener 1883 127.0.0.1", "listener 9001 127.0.0.1",
                 "protocol websockets", "socket_domain ipv4", "persistence true",
-                "max_inflight_messages 20", "max_queued_messages 1000", "message_size_limit 262144", "max_keepalive 65535");
+                "max_inflight_messages 20", "max_queued_messages 100000", "message_size_limit 262144", "max_keepalive 65535");
         assertThat(s.stream().filter(l -> l.startsWith("listener ")))
                 .allMatch(l -> l.endsWith(" 127.0.0.1"));
         assertThat(s.stream().filter(l -> l.startsWith("allow_anonymous"))).hasSize(2);

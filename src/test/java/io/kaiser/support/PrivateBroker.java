@@ -29,7 +29,7 @@ public final class PrivateBroker implements AutoCloseable {
                     allow_anonymous true
                     persistence true
                     persistence_location %s/
-                    max_queued_messages 1000
+                    max_queued_messages 100000
                     """.formatted(port, dir));
         } catch (IOException e) {
             throw new IllegalStateException(e);
