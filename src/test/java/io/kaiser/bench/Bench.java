@@ -482,6 +482,9 @@ final class Bench {
         int b = text.indexOf(end);
         if (a >= 0 && b > a) {
             text = text.substring(0, a) + section + text.substring(b + end.length());
+        } else if (text.contains("<!-- analysis")) {
+            int at = text.indexOf("<!-- analysis"); // new sections go before the hand-written analysis
+            text = text.substring(0, at) + section + "\n\n" + text.substring(at);
         } else {
             text = text.stripTrailing() + "\n\n" + section + "\n";
         }
