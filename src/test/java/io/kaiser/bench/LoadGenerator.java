@@ -31,6 +31,13 @@ final class LoadGenerator implements AutoCloseable {
     /** Per device: the last {@code ts} used, kept across runs (a fast device runs ahead of the clock). */
     private long[] lastTs;
     double publishSeconds;
+    /** 0: as fast as the broker takes them; else each device publishes one reading every this many ns. */
+    long intervalNanos;
+
+    /** Paces the next runs to {@code totalRate} readings/s over all devices (0: unpaced). */
+    void pace(int totalRate) {
+        intervalNanos = totalRate <= 0 ? 0 : (long) (1e9 * clients.size() / totalRate);
+    }
 
     /** {@code topic.apply(espId, suffix)} gives a device topic. */
     LoadGenerator(String url, String clientPrefix, int devices, int window, BiFunction<String, String, String> topic) throws MqttException {
@@ -83,8 +90,16 @@ final class LoadGenerator implements AutoCloseable {
         ArrayDeque<IMqttToken> inflight = new ArrayDeque<>();
         long lastTs = this.lastTs[dev];
         long i = 0;
+        long next = System.nanoTime();
         try {
             while (System.nanoTime() < end) {
+                if (intervalNanos > 0) {
+                    next += intervalNanos;
+                    long wait = next - System.nanoTime();
+                    if (wait > 0) {
+                        java.util.concurrent.locks.LockSupport.parkNanos(wait);
+                    }
+                }
                 long ts = Math.max(System.currentTimeMillis(), lastTs + 1);
                 lastTs = ts;
                 java.time.Instant now = java.time.Instant.now();
