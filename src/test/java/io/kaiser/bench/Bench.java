@@ -38,7 +38,8 @@ final class Bench {
     static final String PG_HOST = System.getenv().getOrDefault("KAISER_BENCH_DB_HOST", "127.0.0.1");
     static final int PG_PORT = Integer.parseInt(System.getenv().getOrDefault("KAISER_BENCH_DB_PORT", "5432"));
     static final String PG_USER = System.getenv().getOrDefault("KAISER_BENCH_DB_USER", "postgres");
-    static final Path ROOT = Path.of(System.getProperty("kaiser.bench.root", ".")).toAbsolutePath().normalize();
+    static final Path ROOT = Path.of(System.getProperty("kaiser.bench.root", System.getProperty("kaiser.project.dir", ".")))
+            .toAbsolutePath().normalize();
     static final Path WORK = ROOT.resolve("target/bench");
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
@@ -482,6 +483,9 @@ final class Bench {
         int b = text.indexOf(end);
         if (a >= 0 && b > a) {
             text = text.substring(0, a) + section + text.substring(b + end.length());
+        } else if (text.contains("<!-- analysis")) {
+            int at = text.indexOf("<!-- analysis"); // new sections go before the hand-written analysis
+            text = text.substring(0, at) + section + "\n\n" + text.substring(at);
         } else {
             text = text.stripTrailing() + "\n\n" + section + "\n";
         }

@@ -20,7 +20,7 @@ class BenchSmokeTest {
     @Timeout(120)
     void ingestSmokeProducesNonzeroFigures() throws Exception {
         requireServices();
-        List<IngestBench.Result> rows = IngestBench.run(new String[] {"--devices", "2", "--seconds", "1", "--nodered", "false", "--phases", "drain,jdbc,kaiser",
+        List<IngestBench.Result> rows = IngestBench.run(new String[] {"--devices", "2", "--seconds", "1", "--nodered", "false", "--phases", "drain,jdbc,kaiser", "--paced-rate", "0",
                 "--section", "ingest-smoke", "--title", "Ingest (smoke)", "--command", "BenchSmokeTest"});
         assertEquals(3, rows.size(), "drain, JDBC, Kaiser");
         for (IngestBench.Result r : rows) {

@@ -53,6 +53,7 @@ public final class IngestBench {
         int window = Bench.intArg(a, "window", 8);
         boolean nodered = Boolean.parseBoolean(a.getOrDefault("nodered", "true"));
         boolean profile = Boolean.parseBoolean(a.getOrDefault("profile", "false"));
+        int paced = Bench.intArg(a, "paced-rate", 500);
         String command = a.getOrDefault("command", "bench/ingest");
         List<String> phases = List.of(a.getOrDefault("phases", "drain,jdbc,copy,kaiser,nodered").split(","));
         Files.createDirectories(Bench.WORK);
@@ -70,10 +71,10 @@ public final class IngestBench {
                 results.add(jdbc(seconds, true));
             }
             if (phases.contains("kaiser")) {
-                results.add(kaiser(broker, devices, seconds, window, profile));
+                results.addAll(kaiser(broker, devices, seconds, window, profile, paced));
             }
             if (nodered && phases.contains("nodered")) {
-                results.add(nodeRed(broker, devices, seconds, window));
+                results.addAll(nodeRed(broker, devices, seconds, window, paced));
             }
         }
         Bench.Table t = new Bench.Table("writer", "sent", "delivered / stored", "msg/s stored (all stored)", "latency p50 / p95 / p99 / max ms",
@@ -84,7 +85,7 @@ public final class IngestBench {
                             + Bench.f1(r.latency[3]),
                     r.cpuPct < 0 ? "-" : Bench.f0(r.cpuPct), r.rssMb < 0 ? "-" : Bench.f0(r.rssMb) + " / " + Bench.f0(r.peakRssMb), r.note);
         }
-        Result kaiser = results.stream().filter(r -> r.name.startsWith("Kaiser")).findFirst().orElse(null);
+        Result kaiser = results.stream().filter(r -> r.name.startsWith("Kaiser (")).findFirst().orElse(null);
         Result drain = results.stream().filter(r -> r.name.startsWith("broker")).findFirst().orElse(null);
         StringBuilder body = new StringBuilder();
         body.append(String.format("%d devices (one Paho client and thread each, at most %d unacknowledged QoS 1 publishes per device) publish"
@@ -97,7 +98,7 @@ public final class IngestBench {
             if (drain != null) {
                 ratios.row("Kaiser / broker drain", Bench.f2(kaiser.rate / drain.rate), ">= 0.5");
             }
-            results.stream().filter(r -> r.name.startsWith("Node-RED")).findFirst()
+            results.stream().filter(r -> r.name.startsWith("Node-RED ")).findFirst()
                     .ifPresent(n -> ratios.row("Kaiser / Node-RED", Bench.f1(kaiser.rate / n.rate) + "x", ">= 5x"));
             results.stream().filter(r -> r.name.startsWith("JDBC")).findFirst()
                     .ifPresent(n -> ratios.row("Kaiser / JDBC batch (database limit)", Bench.f2(kaiser.rate / n.rate), "-"));
@@ -110,7 +111,8 @@ public final class IngestBench {
                 + " worked off after the load counts against the writer. *Latency* is publish -> row: the load generator puts its"
                 + " publish time (epoch µs) into each reading's `seq`, and a sampled row trigger (1 in 16 rows, `WHEN (seq % 16 = 0)`)"
                 + " records `clock_timestamp()` when the row is inserted (inside the writer's transaction, so its commit adds a little);"
-                + " the load is unpaced, so this is latency at saturation, mostly queueing. CPU is user+system time from"
+                + " the unpaced rows show latency at saturation (mostly the backlog's queueing); the *paced* rows (same writer, same"
+                + " devices, a fixed total rate, `--paced-rate`) show it without a backlog. CPU is user+system time from"
                 + " `/proc/<pid>/stat` over the same interval; RSS is `VmRSS` at the end and `VmHWM`. The drain subscriber runs in the"
                 + " bench JVM (no CPU/RSS of its own is shown); the database baselines write pre-built rows from the bench JVM, one"
                 + " connection, 500 rows per batch and transaction (Kaiser's `kaiser.ingest.batch-size`).\n");
@@ -234,7 +236,7 @@ public final class IngestBench {
 
     // ------------------------------------------------------------------ (c) Kaiser
 
-    static Result kaiser(Bench.Broker broker, int devices, int seconds, int window, boolean profile) throws Exception {
+    static List<Result> kaiser(Bench.Broker broker, int devices, int seconds, int window, boolean profile, int paced) throws Exception {
         String db = Bench.createDatabase("ingest");
         List<String> jvm = new ArrayList<>(List.of("-Xmx1g"));
         Path jfr = Bench.WORK.resolve("ingest.jfr");
@@ -267,13 +269,35 @@ public final class IngestBench {
                 double[] lat = Bench.latencyMs(db);
                 double peak = Bench.peakRssMb(server.pid());
                 System.err.printf("kaiser: sent %d stored %d (%d when the load ended) in %.1f s%n", sent, stored, storedAtEnd, done[0]);
-                return new Result("Kaiser (server process, QoS 1 ingest -> journal -> batched INSERT)", sent, stored, done[0], stored / done[0], lat,
+                List<Result> out = new ArrayList<>();
+                out.add(new Result("Kaiser (server process, QoS 1 ingest -> journal -> batched INSERT)", sent, stored, done[0], stored / done[0], lat,
                         cpu / done[0] * 100, rssEnd, peak, String.format("%,.0f msg/s stored while the load ran; publishers: %,.0f msg/s%s",
-                                storedAtEnd / load.publishSeconds, sent / load.publishSeconds, profile ? "; JFR on" : ""));
+                                storedAtEnd / load.publishSeconds, sent / load.publishSeconds, profile ? "; JFR on" : "")));
+                if (paced > 0) {
+                    out.add(pacedRun("Kaiser, paced", load, db, seconds, paced, server.pid()));
+                }
+                return out;
             }
         } finally {
             Bench.dropDatabase(db);
         }
+    }
+
+    /** The same writer at a fixed total rate well below saturation: latency without a backlog. */
+    static Result pacedRun(String name, LoadGenerator load, String db, int seconds, int rate, long pid) throws InterruptedException {
+        Bench.exec(db, "TRUNCATE bench_latency");
+        long base = Bench.count(db, "SELECT count(*) FROM sensor_data");
+        load.sent.set(0);
+        load.pace(rate);
+        double cpu0 = Bench.cpuSeconds(pid);
+        long t0 = System.nanoTime();
+        long sent = load.run(Duration.ofSeconds(seconds));
+        double[] done = settle(t0, sent, () -> Bench.count(db, "SELECT count(*) FROM sensor_data") - base);
+        double cpu = Bench.cpuSeconds(pid) - cpu0;
+        load.pace(0);
+        System.err.printf("%s: sent %d stored %.0f in %.1f s%n", name, sent, done[1], done[0]);
+        return new Result(name + String.format(" at %,d msg/s", rate), sent, (long) done[1], done[0], done[1] / done[0], Bench.latencyMs(db),
+                cpu / done[0] * 100, Bench.rssMb(pid), Bench.peakRssMb(pid), "latency without a backlog");
     }
 
     /** JIT warm-up: a short load (a quarter of the run, 1..5 s), worked off; returns the rows stored so far. */
@@ -287,7 +311,7 @@ public final class IngestBench {
 
     // ------------------------------------------------------------------ (d) Node-RED
 
-    static Result nodeRed(Bench.Broker broker, int devices, int seconds, int window) throws Exception {
+    static List<Result> nodeRed(Bench.Broker broker, int devices, int seconds, int window, int paced) throws Exception {
         Path red = Bench.ROOT.resolve("bench/nodered/node_modules/node-red/red.js");
         if (!Files.exists(red)) {
             throw new IllegalStateException("Node-RED not installed: run (cd bench/nodered && npm ci) or bench/ingest");
@@ -351,10 +375,15 @@ public final class IngestBench {
             long stored = (long) done[1];
             double peak = Bench.peakRssMb(p.pid());
             System.err.printf("node-red: sent %d stored %d (%d when the load ended) in %.1f s%n", sent, stored, storedAtEnd, done[0]);
-            return new Result("Node-RED 4.1.8 (mqtt in QoS 1 -> json -> function node: pg 8 Pool INSERT)", sent, stored, done[0],
+            List<Result> out = new ArrayList<>();
+            out.add(new Result("Node-RED 4.1.8 (mqtt in QoS 1 -> json -> function node: pg 8 Pool INSERT)", sent, stored, done[0],
                     stored / done[0], Bench.latencyMs(db), cpu / done[0] * 100, rssEnd, peak,
                     String.format("%,.0f msg/s stored while the load ran; acknowledges QoS 1 before the insert (not durable)",
-                            storedAtEnd / load.publishSeconds));
+                            storedAtEnd / load.publishSeconds)));
+            if (paced > 0) {
+                out.add(pacedRun("Node-RED, paced", load, db, seconds, paced, p.pid()));
+            }
+            return out;
         } finally {
             Bench.stop(p);
             Bench.dropDatabase(db);

@@ -28,12 +28,22 @@ final class LoadGenerator implements AutoCloseable {
     final AtomicLong acked = new AtomicLong();
     private final BiFunction<String, String, String> topic;
     private final int window;
+    /** Per device: the last {@code ts} used, kept across runs (a fast device runs ahead of the clock). */
+    private long[] lastTs;
     double publishSeconds;
+    /** 0: as fast as the broker takes them; else each device publishes one reading every this many ns. */
+    long intervalNanos;
+
+    /** Paces the next runs to {@code totalRate} readings/s over all devices (0: unpaced). */
+    void pace(int totalRate) {
+        intervalNanos = totalRate <= 0 ? 0 : (long) (1e9 * clients.size() / totalRate);
+    }
 
     /** {@code topic.apply(espId, suffix)} gives a device topic. */
     LoadGenerator(String url, String clientPrefix, int devices, int window, BiFunction<String, String, String> topic) throws MqttException {
         this.topic = topic;
         this.window = window;
+        this.lastTs = new long[devices];
         for (int d = 0; d < devices; d++) {
             String esp = String.format("ESP_B%04d", d);
             MqttAsyncClient c = new MqttAsyncClient(url, clientPrefix + "-" + d, new MemoryPersistence());
@@ -78,10 +88,18 @@ final class LoadGenerator implements AutoCloseable {
         String esp = espIds.get(dev);
         String t = topic.apply(esp, "sensor/4/data");
         ArrayDeque<IMqttToken> inflight = new ArrayDeque<>();
-        long lastTs = 0;
+        long lastTs = this.lastTs[dev];
         long i = 0;
+        long next = System.nanoTime();
         try {
             while (System.nanoTime() < end) {
+                if (intervalNanos > 0) {
+                    next += intervalNanos;
+                    long wait = next - System.nanoTime();
+                    if (wait > 0) {
+                        java.util.concurrent.locks.LockSupport.parkNanos(wait);
+                    }
+                }
                 long ts = Math.max(System.currentTimeMillis(), lastTs + 1);
                 lastTs = ts;
                 java.time.Instant now = java.time.Instant.now();
@@ -106,6 +124,7 @@ final class LoadGenerator implements AutoCloseable {
                     java.util.concurrent.locks.LockSupport.parkNanos(200_000); // Paho's window lags its tokens
                 }
             }
+            this.lastTs[dev] = lastTs;
             while (!inflight.isEmpty()) {
                 inflight.poll().waitForCompletion(30_000);
                 acked.incrementAndGet();

@@ -106,7 +106,7 @@ public final class ScaleBench {
                 + " worst process's p50/p99/max. RSS idle is the server's `VmRSS` 3 s after health UP, before any device; KiB per device"
                 + " is the delta / devices (JVM heap growth included, so an upper bound). The vdevs, Mosquitto and the server share"
                 + " the same 2 cores.%n%n", perProcess, heartbeat, data, warmup, measure);
-        Bench.publish("scale", "Scale (devices per server)", command, body + t);
+        Bench.publish(a.getOrDefault("section", "scale"), a.getOrDefault("title", "Scale (devices per server)"), command, body + t);
         System.exit(0);
     }
 
