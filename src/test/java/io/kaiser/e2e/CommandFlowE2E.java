@@ -39,12 +39,6 @@ class CommandFlowE2E {
         stack.close();
     }
 
-    static Map<String, Object> applied(Http.Response r) {
-        assertThat(r.status()).as(r.body()).isEqualTo(200);
-        assertThat(r.json()).as(r.body()).containsEntry("status", "applied");
-        return r.json();
-    }
-
     @Test
     void should_execute_on_off_pwm_and_toggle_and_show_the_devices_state() {
         try (VirtualDevices device = stack.devices("ESP_CMDA", 1, FlowKit.chatty())) {
@@ -53,27 +47,27 @@ class CommandFlowE2E {
             await().atMost(WAIT).until(() -> device.stat("registered") == 1);
             long before = device.stat("commands");
 
-            Map<String, Object> on = applied(command(stack, "/actuators/" + esp + "/5/command", "{\"command\":\"ON\"}"));
+            Map<String, Object> on = FlowKit.applied(command(stack, "/actuators/" + esp + "/5/command", "{\"command\":\"ON\"}"));
             assertThat(on).containsEntry("answer_topic", "actuator-response");
             FlowKit.awaitActuator(stack, esp, 5, "on");
             assertThat(FlowKit.commandView(stack, (String) on.get("correlation_id"))).containsEntry("status", "applied");
 
-            applied(command(stack, "/actuators/" + esp + "/5/command", "{\"command\":\"OFF\"}"));
+            FlowKit.applied(command(stack, "/actuators/" + esp + "/5/command", "{\"command\":\"OFF\"}"));
             FlowKit.awaitActuator(stack, esp, 5, "off");
 
-            applied(command(stack, "/actuators/" + esp + "/18/command", "{\"command\":\"PWM\",\"value\":0.5}"));
+            FlowKit.applied(command(stack, "/actuators/" + esp + "/18/command", "{\"command\":\"PWM\",\"value\":0.5}"));
             FlowKit.awaitActuator(stack, esp, 18, "pwm");
             // the device reports its duty cycle (128/255)
             await().atMost(WAIT).untilAsserted(() -> assertThat(((Number) actuatorStatus(stack, esp, 18).json().get("value")).doubleValue())
                     .isCloseTo(0.5, org.assertj.core.data.Offset.offset(0.01)));
 
-            applied(command(stack, "/actuators/" + esp + "/5/command", "{\"command\":\"TOGGLE\"}"));
+            FlowKit.applied(command(stack, "/actuators/" + esp + "/5/command", "{\"command\":\"TOGGLE\"}"));
             FlowKit.awaitActuator(stack, esp, 5, "on");
-            applied(command(stack, "/actuators/" + esp + "/5/command", "{\"command\":\"TOGGLE\"}"));
+            FlowKit.applied(command(stack, "/actuators/" + esp + "/5/command", "{\"command\":\"TOGGLE\"}"));
             FlowKit.awaitActuator(stack, esp, 5, "off");
 
             // ON for 2 s: the device switches itself off and says so
-            applied(command(stack, "/actuators/" + esp + "/5/command", "{\"command\":\"ON\",\"duration\":2}"));
+            FlowKit.applied(command(stack, "/actuators/" + esp + "/5/command", "{\"command\":\"ON\",\"duration\":2}"));
             FlowKit.awaitActuator(stack, esp, 5, "off");
 
             // the device executed each of the 6 commands once
@@ -95,9 +89,9 @@ class CommandFlowE2E {
             // gpio 19 is no actuator on the device: the server does not know it either (404, nothing published)
             assertThat(Http.post(stack.baseUrl() + "/actuators/" + esp + "/19/command", "{\"command\":\"ON\"}").status()).isEqualTo(404);
             // PWM on a pump is on/off for the firmware (>= 0.5 is on): REST shows what the device reports, not the request
-            applied(command(stack, "/actuators/" + esp + "/5/command", "{\"command\":\"PWM\",\"value\":0.8}"));
+            FlowKit.applied(command(stack, "/actuators/" + esp + "/5/command", "{\"command\":\"PWM\",\"value\":0.8}"));
             FlowKit.awaitActuator(stack, esp, 5, "on");
-            applied(command(stack, "/actuators/" + esp + "/5/command", "{\"command\":\"PWM\",\"value\":0.2}"));
+            FlowKit.applied(command(stack, "/actuators/" + esp + "/5/command", "{\"command\":\"PWM\",\"value\":0.2}"));
             FlowKit.awaitActuator(stack, esp, 5, "off");
             assertThat(actuatorStatus(stack, esp, 5).json()).containsEntry("value", 0.0);
         }
@@ -111,7 +105,7 @@ class CommandFlowE2E {
             await().atMost(WAIT).until(() -> device.stat("registered") == 1);
             long readings = stack.count("SELECT count(*) FROM sensor_data WHERE esp_id = '" + esp + "' AND gpio = 4");
             long before = device.stat("commands");
-            Map<String, Object> r = applied(Http.post(stack.baseUrl() + "/sensors/" + esp + "/4/measure", null, "Prefer", "wait=15"));
+            Map<String, Object> r = FlowKit.applied(Http.post(stack.baseUrl() + "/sensors/" + esp + "/4/measure", null, "Prefer", "wait=15"));
             assertThat(r).containsEntry("answer_topic", "sensor-response");
             assertThat(map(FlowKit.commandView(stack, (String) r.get("correlation_id")).get("answer"))).containsEntry("success", true);
             await().atMost(WAIT).until(() -> device.stat("commands") == before + 1);
@@ -129,23 +123,23 @@ class CommandFlowE2E {
             await().atMost(WAIT).until(() -> device.stat("registered") == 1);
             long before = device.stat("commands");
 
-            Map<String, Object> status = applied(command(stack, "/esp/devices/" + esp + "/system-command", "{\"command\":\"status\"}"));
+            Map<String, Object> status = FlowKit.applied(command(stack, "/esp/devices/" + esp + "/system-command", "{\"command\":\"status\"}"));
             assertThat(status).containsEntry("answer_topic", "system-command-response");
             assertThat(map(FlowKit.commandView(stack, (String) status.get("correlation_id")).get("answer")))
                     .containsEntry("command", "status").containsEntry("success", true);
 
-            Map<String, Object> scan = applied(command(stack, "/esp/devices/" + esp + "/system-command",
+            Map<String, Object> scan = FlowKit.applied(command(stack, "/esp/devices/" + esp + "/system-command",
                     "{\"command\":\"onewire/scan\",\"params\":{\"pin\":4}}"));
             Map<String, Object> scanned = map(FlowKit.commandView(stack, (String) scan.get("correlation_id")).get("answer"));
             assertThat(scanned).containsEntry("found_count", 1);
 
-            applied(command(stack, "/esp/devices/" + esp + "/system-command", "{\"command\":\"diagnostics\"}"));
-            applied(command(stack, "/esp/devices/" + esp + "/system-command", "{\"command\":\"set_log_level\",\"params\":{\"level\":\"DEBUG\"}}"));
+            FlowKit.applied(command(stack, "/esp/devices/" + esp + "/system-command", "{\"command\":\"diagnostics\"}"));
+            FlowKit.applied(command(stack, "/esp/devices/" + esp + "/system-command", "{\"command\":\"set_log_level\",\"params\":{\"level\":\"DEBUG\"}}"));
             await().atMost(WAIT).until(() -> device.stat("commands") >= before + 4);
 
             // reboot: answered, then the device restarts (a new connection) and comes back online
             long connects = device.stat("connects");
-            applied(command(stack, "/esp/devices/" + esp + "/system-command", "{\"command\":\"reboot\"}"));
+            FlowKit.applied(command(stack, "/esp/devices/" + esp + "/system-command", "{\"command\":\"reboot\"}"));
             await().atMost(WAIT).until(() -> device.stat("connects") > connects && device.stat("registered") == 1);
             FlowKit.awaitStatus(stack, esp, "online");
             assertThat(device.stat("commands")).isEqualTo(before + 5);

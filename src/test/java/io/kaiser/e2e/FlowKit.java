@@ -10,6 +10,7 @@ import java.util.Map;
 import io.kaiser.support.E2eStack;
 import io.kaiser.support.Http;
 
+import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 /** Small helpers shared by the flow tests (*FlowE2E): reading the system through REST, waiting for a state. */
@@ -67,6 +68,13 @@ final class FlowKit {
 
     static Http.Response command(E2eStack stack, String path, String body) {
         return Http.post(stack.baseUrl() + path, body, "Prefer", "wait=15");
+    }
+
+    /** The REST answer of a command sent with Prefer: wait: 200, the device applied it. */
+    static Map<String, Object> applied(Http.Response r) {
+        assertThat(r.status()).as(r.body()).isEqualTo(200);
+        assertThat(r.json()).as(r.body()).containsEntry("status", "applied");
+        return r.json();
     }
 
     static Map<String, Object> commandView(E2eStack stack, String correlationId) {

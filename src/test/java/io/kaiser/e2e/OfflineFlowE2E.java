@@ -6,6 +6,7 @@ import java.util.Map;
 
 import io.kaiser.support.E2eStack;
 import io.kaiser.support.Http;
+import io.kaiser.support.TcpLink;
 import io.kaiser.support.VirtualDevices;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -42,7 +43,7 @@ class OfflineFlowE2E {
     @Test
     void should_run_offline_rules_when_cut_off_and_hand_over_on_reconnect() {
         String esp = "ESP_OFF0001";
-        try (OutageLink link = new OutageLink(stack.broker().port());
+        try (TcpLink link = stack.link();
              VirtualDevices device = VirtualDevices.start(stack.kaiserId(), link.deviceUrl(), "ESP_OFF", 1,
                      "--heartbeat-s", "2", "--data-s", "1", "--offline-grace-s", "3")) {
             FlowKit.awaitReady(stack, esp, 5, 18);
@@ -62,14 +63,14 @@ class OfflineFlowE2E {
             long replayedBefore = device.stat("replayed");
 
             Instant cutAt = Instant.now();
-            link.down();
+            link.unreachable();
             // the broker sees the connection die: the server marks the device offline (LWT)
             FlowKit.awaitStatus(stack, esp, "offline");
             // after the grace period the device is in offline mode; its rule switches the pump on, the uncovered fan went off
             await().atMost(WAIT).until(() -> device.stat("offline_entered") == 1 && device.stat("offline_active") == 1);
             await().atMost(WAIT).until(() -> device.stat("actuators_on") == 1 && device.stat("buffered") > 0);
             Instant restoredAt = Instant.now();
-            link.up();
+            link.restore();
 
             // handover: online again, the handover of its offline session completed (the heartbeat says so), and the
             // device's own actuator state wins over the server's offline reset

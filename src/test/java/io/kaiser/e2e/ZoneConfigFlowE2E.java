@@ -34,12 +34,6 @@ class ZoneConfigFlowE2E {
         stack.close();
     }
 
-    static Map<String, Object> applied(Http.Response r) {
-        assertThat(r.status()).as(r.body()).isEqualTo(200);
-        assertThat(r.json()).as(r.body()).containsEntry("status", "applied");
-        return r.json();
-    }
-
     static Map<String, Object> answer(Map<String, Object> result) {
         return map(FlowKit.commandView(stack, (String) result.get("correlation_id")).get("answer"));
     }
@@ -64,7 +58,7 @@ class ZoneConfigFlowE2E {
                                   {"gpio":18,"actuator_type":"pwm","actuator_name":"Fan"},
                                   {"gpio":26,"actuator_type":"relay","actuator_name":"Vent"}],
                      "offline_rules":[]}""";
-            Map<String, Object> r = applied(command(stack, "/esp/devices/" + esp + "/config", config));
+            Map<String, Object> r = FlowKit.applied(command(stack, "/esp/devices/" + esp + "/config", config));
             assertThat(r).containsEntry("answer_topic", "config-response");
             assertThat(answer(r)).containsEntry("status", "success");
             // the device reports its new actuator, and its heartbeats count it
@@ -73,7 +67,7 @@ class ZoneConfigFlowE2E {
             // (sensors and actuators are upserted by gpio, offline rules replaced: pump, fan and the new vent)
             await().atMost(WAIT).until(() -> Integer.valueOf(3).equals(lastHeartbeat(esp).get("actuator_count")));
             // and it runs the new actuator
-            applied(command(stack, "/actuators/" + esp + "/26/command", "{\"command\":\"ON\"}"));
+            FlowKit.applied(command(stack, "/actuators/" + esp + "/26/command", "{\"command\":\"ON\"}"));
             FlowKit.awaitActuator(stack, esp, 26, "on");
 
             // a config the device refuses (an actuator on the sensor's gpio): the command fails, nothing changes
@@ -91,7 +85,7 @@ class ZoneConfigFlowE2E {
             String esp = "ESP_ZCZ0001";
             FlowKit.awaitReady(stack, esp, 5);
             await().atMost(WAIT).until(() -> device.stat("registered") == 1);
-            Map<String, Object> zone = applied(command(stack, "/zone/devices/" + esp + "/assign",
+            Map<String, Object> zone = FlowKit.applied(command(stack, "/zone/devices/" + esp + "/assign",
                     "{\"zone_id\":\"gh_flow\",\"master_zone_id\":\"gh\",\"zone_name\":\"Flow house\"}"));
             assertThat(zone).containsEntry("answer_topic", "zone-ack");
             assertThat(FlowKit.device(stack, esp)).containsEntry("zone_id", "gh_flow").containsEntry("master_zone_id", "gh")
@@ -99,24 +93,24 @@ class ZoneConfigFlowE2E {
             // the device itself now says so in its heartbeats
             await().atMost(WAIT).until(() -> "gh_flow".equals(lastHeartbeat(esp).get("zone_id")));
 
-            applied(command(stack, "/subzone/devices/" + esp + "/subzones/assign",
+            FlowKit.applied(command(stack, "/subzone/devices/" + esp + "/subzones/assign",
                     "{\"subzone_id\":\"bed_a\",\"subzone_name\":\"Bed A\",\"assigned_gpios\":[4,5]}"));
             List<Map<String, Object>> subzones = Http.get(stack.baseUrl() + "/subzone/devices/" + esp + "/subzones").list("subzones");
             assertThat(subzones).singleElement().satisfies(s -> assertThat(s).containsEntry("subzone_id", "bed_a")
                     .containsEntry("parent_zone_id", "gh_flow").containsEntry("assigned_gpios", List.of(4, 5)));
 
-            applied(FlowKit.delete(stack.baseUrl() + "/subzone/devices/" + esp + "/subzones/bed_a/safe-mode", "Prefer", "wait=15"));
+            FlowKit.applied(FlowKit.delete(stack.baseUrl() + "/subzone/devices/" + esp + "/subzones/bed_a/safe-mode", "Prefer", "wait=15"));
             assertThat(Http.get(stack.baseUrl() + "/subzone/devices/" + esp + "/subzones").list("subzones").get(0))
                     .containsEntry("safe_mode_active", false);
-            applied(Http.post(stack.baseUrl() + "/subzone/devices/" + esp + "/subzones/bed_a/safe-mode", "{\"reason\":\"flow test\"}",
+            FlowKit.applied(Http.post(stack.baseUrl() + "/subzone/devices/" + esp + "/subzones/bed_a/safe-mode", "{\"reason\":\"flow test\"}",
                     "Prefer", "wait=15"));
             assertThat(Http.get(stack.baseUrl() + "/subzone/devices/" + esp + "/subzones").list("subzones").get(0))
                     .containsEntry("safe_mode_active", true);
 
-            applied(FlowKit.delete(stack.baseUrl() + "/subzone/devices/" + esp + "/subzones/bed_a", "Prefer", "wait=15"));
+            FlowKit.applied(FlowKit.delete(stack.baseUrl() + "/subzone/devices/" + esp + "/subzones/bed_a", "Prefer", "wait=15"));
             assertThat(Http.get(stack.baseUrl() + "/subzone/devices/" + esp + "/subzones").list("subzones")).isEmpty();
 
-            applied(FlowKit.delete(stack.baseUrl() + "/zone/devices/" + esp + "/zone", "Prefer", "wait=15"));
+            FlowKit.applied(FlowKit.delete(stack.baseUrl() + "/zone/devices/" + esp + "/zone", "Prefer", "wait=15"));
             assertThat(FlowKit.device(stack, esp)).containsEntry("zone_id", null);
             await().atMost(WAIT).until(() -> "false".equals(lastHeartbeat(esp).get("zone_assigned")));
         }

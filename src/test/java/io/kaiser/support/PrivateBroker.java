@@ -1,13 +1,8 @@
 package io.kaiser.support;
 
 import java.io.IOException;
-import java.net.InetSocketAddress;
-import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
-
-import static org.awaitility.Awaitility.await;
 
 /**
  * A Mosquitto of the test's own on a free port, so a test can stop and start "the broker" without touching the
@@ -16,7 +11,7 @@ import static org.awaitility.Awaitility.await;
 public final class PrivateBroker implements AutoCloseable {
     private final int port;
     private final Path dir;
-    private Process process;
+    private final MosquittoProcess mosquitto;
 
     public PrivateBroker() {
         this.port = KaiserServer.freePort();
@@ -34,40 +29,17 @@ public final class PrivateBroker implements AutoCloseable {
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
+        mosquitto = new MosquittoProcess(dir.resolve("mosquitto.conf"), dir.resolve("mosquitto.log"), port);
     }
 
     public PrivateBroker start() {
-        try {
-            process = new ProcessBuilder("mosquitto", "-c", dir.resolve("mosquitto.conf").toString())
-                    .redirectErrorStream(true).redirectOutput(dir.resolve("mosquitto.log").toFile()).start();
-        } catch (IOException e) {
-            throw new IllegalStateException("mosquitto is not installed", e);
-        }
-        await().atMost(Duration.ofSeconds(10)).until(this::listening);
+        mosquitto.start();
         return this;
     }
 
-    /** Stops the broker the hard way (like a crash or a network cut); its persistence file keeps sessions. */
+    /** Stops the broker (SIGTERM, like a restart); its persistence file keeps sessions. */
     public void stop() {
-        if (process != null) {
-            process.destroy();
-            try {
-                process.waitFor();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-            process = null;
-        }
-        await().atMost(Duration.ofSeconds(10)).until(() -> !listening());
-    }
-
-    private boolean listening() {
-        try (Socket s = new Socket()) {
-            s.connect(new InetSocketAddress("127.0.0.1", port), 300);
-            return true;
-        } catch (IOException e) {
-            return false;
-        }
+        mosquitto.stop();
     }
 
     public String url() {

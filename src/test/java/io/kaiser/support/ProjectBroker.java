@@ -1,13 +1,8 @@
 package io.kaiser.support;
 
 import java.io.IOException;
-import java.net.InetSocketAddress;
-import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
-
-import static org.awaitility.Awaitility.await;
 
 /**
  * Mosquitto run with the project's own {@code mosquitto/mosquitto.conf}: every setting as shipped, only the two
@@ -20,7 +15,7 @@ public final class ProjectBroker implements AutoCloseable {
     private final int port = KaiserServer.freePort();
     private final int wsPort = KaiserServer.freePort();
     private final Path dir;
-    private Process process;
+    private final MosquittoProcess mosquitto;
 
     public ProjectBroker() {
         try {
@@ -38,34 +33,22 @@ public final class ProjectBroker implements AutoCloseable {
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
+        mosquitto = new MosquittoProcess(dir.resolve("mosquitto.conf"), dir.resolve("mosquitto.log"), port);
     }
 
     public ProjectBroker start() {
-        try {
-            process = new ProcessBuilder("mosquitto", "-c", dir.resolve("mosquitto.conf").toString())
-                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(dir.resolve("mosquitto.log").toFile()))
-                    .start();
-        } catch (IOException e) {
-            throw new IllegalStateException("mosquitto is not installed", e);
-        }
-        await().atMost(Duration.ofSeconds(10)).until(this::listening);
+        mosquitto.start();
         return this;
     }
 
     /** A clean broker restart: SIGTERM, Mosquitto saves sessions and queued messages to its persistence file. */
     public void stop() {
-        if (process != null) {
-            process.destroy();
-            waitForExit();
-        }
+        mosquitto.stop();
     }
 
     /** A broker crash: SIGKILL, whatever was not autosaved is gone. */
     public void kill() {
-        if (process != null) {
-            process.destroyForcibly();
-            waitForExit();
-        }
+        mosquitto.kill();
     }
 
     public void restart() {
@@ -73,27 +56,8 @@ public final class ProjectBroker implements AutoCloseable {
         start();
     }
 
-    private void waitForExit() {
-        try {
-            process.waitFor();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        process = null;
-        await().atMost(Duration.ofSeconds(10)).until(() -> !listening());
-    }
-
     public boolean running() {
-        return process != null && process.isAlive();
-    }
-
-    private boolean listening() {
-        try (Socket s = new Socket()) {
-            s.connect(new InetSocketAddress("127.0.0.1", port), 300);
-            return true;
-        } catch (IOException e) {
-            return false;
-        }
+        return mosquitto.running();
     }
 
     public int port() {

@@ -14,15 +14,18 @@ import java.util.concurrent.ConcurrentHashMap;
  * A TCP link between devices and the broker that a test can break the way Wi-Fi breaks: {@link #cut()} resets
  * every connection and refuses new ones (the device notices at once), {@link #blackhole()} keeps today's sockets
  * open but moves no more bytes on them (nobody notices until a keepalive runs out; a new connection works, as
- * after a Wi-Fi roam), {@link #restore()} heals it.
+ * after a Wi-Fi roam), {@link #unreachable()} is a dead access point (open connections reset, new connection attempts
+ * hang unanswered, so the firmware's circuit breaker does not open on refusals as it does after {@link #cut()}),
+ * {@link #restore()} heals it.
  */
 public final class TcpLink implements AutoCloseable {
-    private enum State { UP, CUT }
+    private enum State { UP, CUT, UNREACHABLE }
 
     private final int targetPort;
     private final ServerSocket listener;
     private final Set<Socket> sockets = ConcurrentHashMap.newKeySet();
     private final Set<Socket> held = ConcurrentHashMap.newKeySet();
+    private final Set<Socket> hanging = ConcurrentHashMap.newKeySet();
     private volatile State state = State.UP;
 
     public TcpLink(int targetPort) {
@@ -45,6 +48,10 @@ public final class TcpLink implements AutoCloseable {
                 if (state == State.CUT) {
                     device.setSoLinger(true, 0);
                     device.close();
+                    continue;
+                }
+                if (state == State.UNREACHABLE) {
+                    hanging.add(device);
                     continue;
                 }
                 Socket broker = new Socket();
@@ -90,7 +97,17 @@ public final class TcpLink implements AutoCloseable {
     /** Resets every open connection and refuses new ones until {@link #restore()}. */
     public void cut() {
         state = State.CUT;
-        for (Socket s : sockets) {
+        resetAll(sockets);
+    }
+
+    /** Resets every open connection; new connection attempts hang unanswered until {@link #restore()}. */
+    public void unreachable() {
+        state = State.UNREACHABLE;
+        resetAll(sockets);
+    }
+
+    private void resetAll(Set<Socket> set) {
+        for (Socket s : set) {
             try {
                 s.setSoLinger(true, 0);
             } catch (IOException e) {
@@ -105,17 +122,13 @@ public final class TcpLink implements AutoCloseable {
         held.addAll(sockets);
     }
 
-    /** Accepts connections again; held connections are reset (what they held back would arrive stale). */
+    /**
+     * Forwards new connections again; held connections and hanging attempts are reset (what they held back would
+     * arrive stale).
+     */
     public void restore() {
-        for (Socket s : held) {
-            try {
-                s.setSoLinger(true, 0);
-            } catch (IOException e) {
-                // already closed
-            }
-            closeQuietly(s);
-        }
-        held.clear();
+        resetAll(held);
+        resetAll(hanging);
         state = State.UP;
     }
 
@@ -130,6 +143,7 @@ public final class TcpLink implements AutoCloseable {
     private void closeQuietly(Socket s) {
         sockets.remove(s);
         held.remove(s);
+        hanging.remove(s);
         try {
             s.close();
         } catch (IOException e) {
@@ -140,6 +154,8 @@ public final class TcpLink implements AutoCloseable {
     @Override
     public void close() {
         cut();
+        resetAll(held);
+        resetAll(hanging);
         try {
             listener.close();
         } catch (IOException e) {

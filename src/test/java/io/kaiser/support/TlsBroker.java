@@ -1,15 +1,10 @@
 package io.kaiser.support;
 
 import java.io.IOException;
-import java.net.InetSocketAddress;
-import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.time.Duration;
 import java.util.List;
-
-import static org.awaitility.Awaitility.await;
 
 /**
  * A Mosquitto of the test's own with a TLS listener on a free port, and the certificates for it made with openssl
@@ -21,7 +16,7 @@ public final class TlsBroker implements AutoCloseable {
     private final int port;
     private final int mtlsPort;
     private final Path dir;
-    private Process process;
+    private final MosquittoProcess mosquitto;
 
     public TlsBroker() {
         this.port = KaiserServer.freePort();
@@ -62,6 +57,7 @@ public final class TlsBroker implements AutoCloseable {
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
+        mosquitto = new MosquittoProcess(dir.resolve("mosquitto.conf"), dir.resolve("mosquitto.log"), port);
     }
 
     private void openssl(String... args) {
@@ -82,23 +78,8 @@ public final class TlsBroker implements AutoCloseable {
     }
 
     public TlsBroker start() {
-        try {
-            process = new ProcessBuilder("mosquitto", "-c", dir.resolve("mosquitto.conf").toString())
-                    .redirectErrorStream(true).redirectOutput(dir.resolve("mosquitto.log").toFile()).start();
-        } catch (IOException e) {
-            throw new IllegalStateException("mosquitto is not installed", e);
-        }
-        await().atMost(Duration.ofSeconds(10)).until(this::listening);
+        mosquitto.start();
         return this;
-    }
-
-    private boolean listening() {
-        try (Socket s = new Socket()) {
-            s.connect(new InetSocketAddress("127.0.0.1", port), 300);
-            return true;
-        } catch (IOException e) {
-            return false;
-        }
     }
 
     /** The URL in the usual spelling; the server maps it to Paho's ssl://. */
@@ -151,14 +132,6 @@ public final class TlsBroker implements AutoCloseable {
 
     @Override
     public void close() {
-        if (process != null) {
-            process.destroy();
-            try {
-                process.waitFor();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-            process = null;
-        }
+        mosquitto.stop();
     }
 }
