@@ -207,6 +207,11 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
     }
 
     @BindToRegistry
+    public io.kaiser.telemetry.TelemetryWriter telemetryWriter() {
+        return once("telemetryWriter", () -> new io.kaiser.telemetry.TelemetryWriter(dataSource()));
+    }
+
+    @BindToRegistry
     public DeviceRegistry deviceRegistry() {
         return once("deviceRegistry", this::newDeviceRegistry);
     }
