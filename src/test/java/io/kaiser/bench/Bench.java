@@ -148,21 +148,22 @@ final class Bench {
         }
     }
 
-    /** Polls until the condition holds; false on timeout. */
+    /** Polls (Awaitility, every 50 ms) until the condition holds; false on timeout. */
     static boolean await(Duration timeout, BooleanSupplier condition) {
-        long end = System.nanoTime() + timeout.toNanos();
-        while (System.nanoTime() < end) {
-            if (condition.getAsBoolean()) {
-                return true;
-            }
-            sleep(50);
+        try {
+            org.awaitility.Awaitility.await().atMost(timeout).pollInterval(Duration.ofMillis(50)).until(condition::getAsBoolean);
+            return true;
+        } catch (org.awaitility.core.ConditionTimeoutException e) {
+            return false;
         }
-        return condition.getAsBoolean();
     }
 
-    static void sleep(long ms) {
+    /**
+     * A fixed measurement window (warm-up, measuring interval): the benchmark's timeline, not a wait for a condition.
+     */
+    static void window(Duration length) {
         try {
-            Thread.sleep(ms);
+            Thread.sleep(length.toMillis());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException(e);

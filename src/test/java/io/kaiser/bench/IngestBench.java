@@ -160,17 +160,17 @@ public final class IngestBench {
      * {seconds from t0 until the last increase, final count}.
      */
     static double[] settle(long t0, long expected, java.util.function.LongSupplier counter) {
-        long last = counter.getAsLong();
-        long lastChange = System.nanoTime();
-        while (last < expected && System.nanoTime() - lastChange < 5_000_000_000L && System.nanoTime() - t0 < 600_000_000_000L) {
-            Bench.sleep(250);
+        long[] last = {counter.getAsLong()};
+        long[] lastChange = {System.nanoTime()};
+        Bench.await(Duration.ofSeconds(Math.max(1, 600 - (System.nanoTime() - t0) / 1_000_000_000L)), () -> {
             long c = counter.getAsLong();
-            if (c != last) {
-                last = c;
-                lastChange = System.nanoTime();
+            if (c != last[0]) {
+                last[0] = c;
+                lastChange[0] = System.nanoTime();
             }
-        }
-        return new double[] {(lastChange - t0) / 1e9, last};
+            return last[0] >= expected || System.nanoTime() - lastChange[0] >= 5_000_000_000L;
+        });
+        return new double[] {(lastChange[0] - t0) / 1e9, last[0]};
     }
 
     // ------------------------------------------------------------------ (b) database limit
@@ -357,8 +357,8 @@ public final class IngestBench {
                 } catch (MqttException e) {
                     return false;
                 }
-                Bench.sleep(300);
-                return Bench.count(db, "SELECT count(*) FROM sensor_data") > 0;
+                // the flow needs a moment after a publish: give this probe its chance before the next one goes out
+                return Bench.await(Duration.ofMillis(300), () -> Bench.count(db, "SELECT count(*) FROM sensor_data") > 0);
             });
             if (!ready) {
                 throw new IllegalStateException("Node-RED flow did not store a probe reading, see " + dir.resolve("node-red.log"));

@@ -43,7 +43,7 @@ public final class ScaleBench {
                  Bench.Server server = new Bench.Server("scale", broker.url(), db, Map.of("kaiser.heartbeat.timeout-seconds", "180"),
                          List.of("-Xmx1g"))) {
                 server.awaitUp(Duration.ofSeconds(90));
-                Bench.sleep(3000);
+                Bench.window(Duration.ofSeconds(3)); // idle RSS after start-up settles
                 double rss0 = Bench.rssMb(server.pid());
                 List<Process> procs = new ArrayList<>();
                 List<Path> outs = new ArrayList<>();
@@ -57,11 +57,11 @@ public final class ScaleBench {
                             .redirectOutput(out.toFile()).redirectError(Bench.WORK.resolve("vdev-" + server.kaiserId + "-" + i + ".err").toFile())
                             .start());
                 }
-                Bench.sleep(warmup * 1000L);
+                Bench.window(Duration.ofSeconds(warmup));
                 double cpu0 = Bench.cpuSeconds(server.pid());
                 long rows0 = Bench.count(db, "SELECT count(*) FROM sensor_data");
                 long t0 = System.nanoTime();
-                Bench.sleep(Math.max(0, measure - 5) * 1000L);
+                Bench.window(Duration.ofSeconds(Math.max(0, measure - 5)));
                 double secs = (System.nanoTime() - t0) / 1e9;
                 double cpu = (Bench.cpuSeconds(server.pid()) - cpu0) / secs * 100;
                 long rows = Bench.count(db, "SELECT count(*) FROM sensor_data") - rows0;

@@ -73,12 +73,9 @@ public final class StartupBench {
         Process p = pb.start();
         try {
             String url = "http://127.0.0.1:" + port + "/api/v1/health";
-            long end = System.nanoTime() + Duration.ofSeconds(180).toNanos();
-            while (Bench.httpStatus(url) != 200) {
-                if (!p.isAlive() || System.nanoTime() > end) {
-                    throw new IllegalStateException("not UP, see " + log);
-                }
-                Bench.sleep(50);
+            boolean up = Bench.await(Duration.ofSeconds(180), () -> !p.isAlive() || Bench.httpStatus(url) == 200);
+            if (!up || !p.isAlive()) {
+                throw new IllegalStateException("not UP, see " + log);
             }
             double s = (System.nanoTime() - t0) / 1e9;
             double rss = Bench.rssMb(p.pid());
