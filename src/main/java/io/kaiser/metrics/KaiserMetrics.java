@@ -52,7 +52,8 @@ public final class KaiserMetrics implements AutoCloseable {
 
     /** A gauge read from a live value (backlog, WebSocket clients). */
     public void gauge(String name, String help, LongSupplier value) {
-        Gauge.builder(name, value, LongSupplier::getAsLong).description(help).register(registry);
+        // Micrometer holds a gauge's object weakly: a lambda nobody else references is collected and the gauge reads NaN
+        Gauge.builder(name, value, LongSupplier::getAsLong).description(help).strongReference(true).register(registry);
     }
 
     /** One valid message of this topic went into its route. */
