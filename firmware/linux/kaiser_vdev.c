@@ -46,6 +46,7 @@ typedef struct {
     int fault_dup_pct;   /* % of devices that answer every command twice */
     int fault_late_pct;  /* % of devices whose answers are late ... */
     int fault_late_ms;   /* ... by this many ms */
+    bool data_phase_spread; /* --data-phase-spread: sensors start at a per-device phase (as the ESP-IDF app) */
     double ack_after_s;  /* heartbeat-ACK latencies count only after this many seconds (skip the ramp) */
 } options_t;
 
@@ -84,7 +85,9 @@ typedef struct vdev {
 
 static options_t g_opt;
 static volatile sig_atomic_t g_stop;
+static volatile sig_atomic_t g_ack_restart; /* SIGUSR1: heartbeat-ACK latencies count from now on */
 static uint64_t g_start_ms;
+static uint64_t g_ack_from_ms; /* heartbeats sent before this are not counted (the ramp, registration) */
 
 static uint64_t mono_ms(void) {
     struct timespec ts;
@@ -304,7 +307,7 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
     vdev_t *v = obj;
     if (v->hb_sent_ms != 0 && ends_with(msg->topic, "/system/heartbeat/ack")) {
         uint64_t now = mono_ms();
-        if ((double)(v->hb_sent_ms - g_start_ms) >= g_opt.ack_after_s * 1000.0) ack_record(now - v->hb_sent_ms);
+        if (v->hb_sent_ms >= g_ack_from_ms) ack_record(now - v->hb_sent_ms);
         v->hb_sent_ms = 0;
     }
     kaiser_on_message(&v->dev, msg->topic, msg->payload ? (const char *)msg->payload : "", (size_t)msg->payloadlen);
@@ -342,6 +345,7 @@ static int device_init(vdev_t *v) {
     o.heartbeat_ms = (uint32_t)g_opt.heartbeat_s * 1000u;
     o.data_ms = (uint32_t)g_opt.data_s * 1000u;
     if (g_opt.offline_grace_s > 0) o.offline_grace_ms = (uint32_t)g_opt.offline_grace_s * 1000u;
+    o.data_phase_spread = g_opt.data_phase_spread;
     if (kaiser_init(&v->dev, &p, &o, v->esp_id, g_opt.kaiser_id) != 0) return -1;
     if (g_opt.default_config && !kv_find(v, "cfg_actuators")) kaiser_apply_config_json(&v->dev, g_default_config);
     return 0;
@@ -448,7 +452,10 @@ static void usage(void) {
             "  --fault-dup PCT    PCT %% of devices answer every command twice\n"
             "  --fault-late PCT   PCT %% of devices answer late (see --fault-late-ms, default 5000)\n"
             "  --fault-late-ms MS\n"
-            "  --ack-after-s S    heartbeat-ACK latency (hb_ack_* in the stats) counts heartbeats sent after S s (default 0)\n");
+            "  --ack-after-s S    heartbeat-ACK latency (hb_ack_* in the stats) counts heartbeats sent after S s (default 0);\n"
+            "                     SIGUSR1 restarts it: only heartbeats sent from then on count\n"
+            "  --data-phase-spread  each sensor's first reading after a per-device phase within its interval,\n"
+            "                     as the ESP-IDF app does (default: at once)\n");
 }
 
 static int parse_url(const char *url) {
@@ -469,6 +476,11 @@ static int parse_url(const char *url) {
 static void on_signal(int sig) {
     (void)sig;
     g_stop = 1;
+}
+
+static void on_ack_restart(int sig) {
+    (void)sig;
+    g_ack_restart = 1;
 }
 
 int main(int argc, char **argv) {
@@ -493,6 +505,7 @@ int main(int argc, char **argv) {
         {"fault-dup", required_argument, 0, 3},     {"fault-late", required_argument, 0, 4},
         {"fault-late-ms", required_argument, 0, 5}, {"offline-grace-s", required_argument, 0, 6},
         {"ack-after-s", required_argument, 0, 7},   {"help", no_argument, 0, 'H'},
+        {"data-phase-spread", no_argument, 0, 8},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -514,6 +527,7 @@ int main(int argc, char **argv) {
         case 5: g_opt.fault_late_ms = atoi(optarg); break;
         case 6: g_opt.offline_grace_s = atoi(optarg); break;
         case 7: g_opt.ack_after_s = atof(optarg); break;
+        case 8: g_opt.data_phase_spread = true; break;
         case 'H': usage(); return 0;
         default: usage(); return 2;
         }
@@ -537,6 +551,7 @@ int main(int argc, char **argv) {
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGUSR1, on_ack_restart);
     /* libmosquitto uses 3 descriptors per client (socket + wake-up pair): lift the soft limit. */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -550,6 +565,7 @@ int main(int argc, char **argv) {
     }
     mosquitto_lib_init();
     g_start_ms = mono_ms();
+    g_ack_from_ms = g_start_ms + (uint64_t)(g_opt.ack_after_s * 1000.0);
     vdev_t *devs = calloc((size_t)g_opt.count, sizeof *devs);
     struct pollfd *pfd = calloc((size_t)g_opt.count, sizeof *pfd);
     int *pidx = calloc((size_t)g_opt.count, sizeof *pidx);
@@ -592,6 +608,13 @@ int main(int argc, char **argv) {
     while (!g_stop) {
         uint64_t now = mono_ms();
         if (g_opt.duration_s > 0 && now - g_start_ms >= (uint64_t)(g_opt.duration_s * 1000.0)) break;
+        if (g_ack_restart) {
+            g_ack_restart = 0;
+            memset(g_ack_hist, 0, sizeof g_ack_hist);
+            g_ack_n = 0;
+            g_ack_max_ms = 0;
+            g_ack_from_ms = now;
+        }
         if (now >= next_tick) {
             next_tick = now + 50;
             for (int i = 0; i < g_opt.count; i++) {

@@ -17,6 +17,7 @@ void app_main(void)
     kaiser_options_t opt = kaiser_default_options();
     opt.heartbeat_ms = CONFIG_KAISER_APP_HEARTBEAT_S * 1000u;
     opt.data_ms = CONFIG_KAISER_APP_DEFAULT_DATA_S * 1000u;
+    opt.data_phase_spread = true; /* a fleet powered on together must not publish its readings in step */
     ESP_ERROR_CHECK(kaiser_init(&s_device, &port, &opt, esp_id, kaiser_id) == 0 ? ESP_OK : ESP_ERR_INVALID_ARG);
 
     ESP_ERROR_CHECK(kaiser_port_esp32_start(&s_device));

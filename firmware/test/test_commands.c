@@ -193,6 +193,21 @@ static void test_SensorData_ShouldPublishConvertedValues_PerInterval(void **stat
     assert_int_equal(fp_last(fp, "sensor/4/data")->qos, 1);
 }
 
+static void test_SensorData_ShouldStartAtAStablePerDevicePhase_WhenPhaseSpread(void **state) {
+    FX;
+    d->opt.data_phase_spread = true;
+    assert_int_equal(kaiser_apply_config_json(d, TEST_CONFIG), 0); /* sensors start afresh */
+    fp_clear_pubs(fp);
+    /* FNV-1a("ESP_A1B2C3", gpio 4) % 30 s puts the first ds18b20 reading at 18.72 s, not at once */
+    fp_advance(fp, d, 18000);
+    assert_int_equal(fp_count(fp, "sensor/4/data"), 0);
+    fp_advance(fp, d, 12000);
+    assert_int_equal(fp_count(fp, "sensor/4/data"), 1);
+    /* then every interval, counted from that phase */
+    fp_advance(fp, d, 30000);
+    assert_int_equal(fp_count(fp, "sensor/4/data"), 2);
+}
+
 static void test_SensorData_ShouldNotPublish_WhenDs18b20ReadsMinus127(void **state) {
     FX;
     fp->raw[4][0] = -2032;
@@ -240,6 +255,7 @@ int main(int argc, char **argv) {
         T(test_SubzoneAssign_ShouldValidateZoneParentAndGpioConflicts),
         T(test_ZoneAssign_ShouldRunOnce_WhenCorrelationIdRepeats),
         T(test_SensorData_ShouldPublishConvertedValues_PerInterval),
+        T(test_SensorData_ShouldStartAtAStablePerDevicePhase_WhenPhaseSpread),
         T(test_SensorData_ShouldNotPublish_WhenDs18b20ReadsMinus127),
         T(test_SensorCommand_ShouldMeasureAndRespond_WhenMeasure),
         T(test_SensorBatch_ShouldCarryCachedReadings),

@@ -72,6 +72,7 @@ typedef struct {
     bool continuous;
     uint32_t interval_ms;
     uint64_t last_ms;
+    uint64_t first_due_ms;  /**< with opt.data_phase_spread: when the first measurement is due (0 = not set yet) */
 } kaiser_sensor_t;
 
 typedef struct {
@@ -145,6 +146,9 @@ typedef struct {
     uint32_t data_ms;            /**< default sensor interval when config gives none (30 s) */
     uint32_t metrics_every;      /**< heartbeat_metrics every Nth heartbeat (5) */
     uint32_t offline_grace_ms;   /**< disconnected this long before the offline rules run (30 s; 0 = default) */
+    bool data_phase_spread;      /**< first measurement of each sensor after a phase within its interval taken from
+                                      the esp_id and gpio, so a fleet powered on together does not publish in step
+                                      (default off: measure at once; the ESP-IDF app turns it on) */
 } kaiser_options_t;
 
 typedef struct kaiser_device {

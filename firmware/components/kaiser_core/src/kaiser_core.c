@@ -550,12 +550,24 @@ int kaiser_publish_sensor_batch(kaiser_device_t *d) {
     return k_send_json(d, KT_SENSOR_BATCH, 0, o) < 0 ? -1 : 0;
 }
 
+/* A stable phase in [0, interval) per device and sensor (FNV-1a of esp_id and gpio). */
+static uint32_t sensor_phase_ms(const kaiser_device_t *d, int gpio, uint32_t interval_ms) {
+    uint32_t h = 2166136261u;
+    for (const char *c = d->esp_id; *c; c++) h = (h ^ (uint8_t)*c) * 16777619u;
+    h = (h ^ (uint32_t)gpio) * 16777619u;
+    return interval_ms ? h % interval_ms : 0;
+}
+
 static void run_sensors(kaiser_device_t *d) {
     uint64_t now = k_now(d);
     for (int i = 0; i < KAISER_MAX_SENSORS; i++) {
         kaiser_sensor_t *s = &d->sensors[i];
         if (!s->used || !s->continuous) continue;
         uint32_t iv = s->interval_ms ? s->interval_ms : d->opt.data_ms;
+        if (s->last_ms == 0 && d->opt.data_phase_spread) {
+            if (s->first_due_ms == 0) s->first_due_ms = now + sensor_phase_ms(d, s->gpio, iv) + 1;
+            if (now < s->first_due_ms) continue;
+        }
         if (s->last_ms != 0 && now - s->last_ms < iv) continue;
         s->last_ms = now == 0 ? 1 : now; /* updated before the attempt: failures wait a full interval */
         k_measure(d, s, NULL, NULL);
@@ -859,7 +871,7 @@ static void run_pressure(kaiser_device_t *d) {
 /* ------------------------------------------------------------------ lifecycle */
 
 kaiser_options_t kaiser_default_options(void) {
-    kaiser_options_t o = {KAISER_HB_REGISTERED_MS, KAISER_HB_GATED_MS, 30000u, 5u, KAISER_OFFLINE_GRACE_MS};
+    kaiser_options_t o = {KAISER_HB_REGISTERED_MS, KAISER_HB_GATED_MS, 30000u, 5u, KAISER_OFFLINE_GRACE_MS, false};
     return o;
 }
 
