@@ -226,6 +226,12 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
         return registry;
     }
 
+    /** Heartbeats of an ingest batch, registered or refreshed together (routes/device-lifecycle.camel.yaml). */
+    @BindToRegistry
+    public io.kaiser.device.HeartbeatStore heartbeatStore() {
+        return once("heartbeatStore", () -> new io.kaiser.device.HeartbeatStore(dataSource(), deviceRegistry()));
+    }
+
     @BindToRegistry
     public LiveEventHub liveEvents() {
         return once("liveEvents", () -> new LiveEventHub(livePath, liveMaxDrops));
@@ -364,6 +370,8 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
             m.gauge("kaiser_ingest_received", "messages appended to the ingest journal since start", () -> ingestReceiver().received());
             m.gauge("kaiser_ingest_stored", "messages stored from the journal since start", () -> ingestDrainer().processed());
             m.gauge("kaiser_ingest_backlog_bytes", "journal bytes not yet stored", () -> ingestDrainer().backlogBytes());
+            m.gauge("kaiser_ingest_lag_ms", "how long the first message of the last stored batch waited from arrival until stored",
+                    () -> ingestDrainer().lagMillis());
             m.gauge("kaiser_websocket_clients", "connected live-event clients", () -> liveEvents().clientCount());
             m.gauge("kaiser_websocket_events_dropped", "live events not sent to a slow client", () -> liveEvents().dropped());
             m.gauge("kaiser_mqtt_connected", "1 when both MQTT connections are up", () -> mqttIngress().isConnected() && mqttPublisher().isConnected() ? 1 : 0);

@@ -56,6 +56,8 @@ public final class Health {
         ingest.put("stored", drainer.processed());
         ingest.put("dead_lettered", deadLetters.getAsLong());
         ingest.put("backlog_bytes", drainer.backlogBytes());
+        ingest.put("lag_ms", drainer.lagMillis());
+        ingest.put("last_batch", Map.of("messages", drainer.lastBatchSize(), "ms", drainer.lastBatchMillis()));
         ingest.put("stalled", drainer.stalled());
         ingest.put("last_failure", drainer.lastFailure());
         // the database circuit breaker around ingest batches: open while batches are refused without being tried

@@ -44,6 +44,7 @@ public final class DeviceRegistry {
     private final Duration flappingWindow;
     private final int flappingThreshold;
     private final Set<String> known = ConcurrentHashMap.newKeySet();
+    private final Map<String, PendingHeartbeats> registering = new ConcurrentHashMap<>();
     private volatile Duration ackMaxAge = Duration.ofSeconds(30);
 
     public DeviceRegistry(DataSource dataSource, String kaiserId, boolean autoApproveAll, String autoApprovePatterns,
@@ -66,10 +67,52 @@ public final class DeviceRegistry {
     }
 
     /** What a heartbeat leads to: the ACK to publish, whether to clear the retained will, and live events. */
-    public record HeartbeatResult(Map<String, Object> ack, boolean clearWill, List<LiveEvent> events, boolean fresh) { }
+    public record HeartbeatResult(String espId, Map<String, Object> ack, boolean clearWill, List<LiveEvent> events, boolean fresh) { }
 
     boolean autoApproves(String espId) {
         return autoApproveAll || autoApprovePatterns.stream().anyMatch(p -> p.matcher(espId).matches());
+    }
+
+    /** Whether the device is known without asking the database. */
+    boolean isKnownCached(String espId) {
+        return known.contains(espId);
+    }
+
+    /**
+     * The first heartbeat of a device not known yet waits in the current ingest batch ({@link HeartbeatStore}); a
+     * message of that device later in the same batch stores it first (the drainer runs one batch at a time, so a new
+     * batch starts with none).
+     */
+    void registering(String espId, PendingHeartbeats store) {
+        registering.put(espId, store);
+    }
+
+    void newIngestBatch() {
+        registering.clear();
+    }
+
+    /** The device's heartbeat was stored: it exists. */
+    void registered(String espId) {
+        known.add(espId);
+        registering.remove(espId);
+    }
+
+    /** Stores the heartbeats a batch holds so far. */
+    interface PendingHeartbeats {
+        void store() throws SQLException;
+    }
+
+    String kaiserId() {
+        return kaiserId;
+    }
+
+    Duration rejectionCooldown() {
+        return rejectionCooldown;
+    }
+
+    /** An ACK for a heartbeat this old is still worth sending. */
+    boolean isFresh(long receivedAt) {
+        return System.currentTimeMillis() - receivedAt < ackMaxAge.toMillis();
     }
 
     /** Whether the device exists (cached; a miss asks the database, so devices of other instances count). */
@@ -97,6 +140,10 @@ public final class DeviceRegistry {
 
     /** Rejects messages of devices that never sent a heartbeat (they have no row to belong to). */
     public void requireKnown(String espId) throws SQLException {
+        PendingHeartbeats pending = known.contains(espId) ? null : registering.get(espId);
+        if (pending != null) {
+            pending.store();
+        }
         if (!isKnown(espId)) {
             throw new io.kaiser.contract.KaiserRejection("unknown_device", "device " + espId + " has not registered: send a heartbeat first");
         }
@@ -117,109 +164,6 @@ public final class DeviceRegistry {
             ps.setTimestamp(3, t);
             ps.executeUpdate();
         }
-    }
-
-    public HeartbeatResult heartbeat(String espId, Map<String, Object> hb, long receivedAt, String ingestPos) throws SQLException {
-        List<LiveEvent> events = new ArrayList<>();
-        String ackStatus;
-        boolean clearWill = false;
-        int epoch;
-        Timestamp now = new Timestamp(receivedAt);
-        String hbJson = json(hb);
-        try (Connection c = dataSource.getConnection()) {
-            c.setAutoCommit(false);
-            try {
-                Map<String, Object> row = lockDevice(c, espId);
-                if (row == null) {
-                    String status = autoApproves(espId) ? ONLINE : PENDING;
-                    try (PreparedStatement ps = c.prepareStatement("""
-                            INSERT INTO devices (esp_id, kaiser_id, status, hardware_type, ip_address, zone_id, master_zone_id,
-                                                 last_seen, last_heartbeat, heartbeat_count, approved_at, approved_by)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, 1, ?, ?) ON CONFLICT (esp_id) DO NOTHING""")) {
-                        ps.setString(1, espId);
-                        ps.setString(2, kaiserId);
-                        ps.setString(3, status);
-                        ps.setString(4, str(hb.getOrDefault("hardware_type", "ESP32_WROOM")));
-                        ps.setString(5, str(hb.get("wifi_ip")));
-                        ps.setString(6, blankToNull(hb.get("zone_id")));
-                        ps.setString(7, blankToNull(hb.get("master_zone_id")));
-                        ps.setTimestamp(8, now);
-                        ps.setString(9, hbJson);
-                        ps.setTimestamp(10, ONLINE.equals(status) ? now : null);
-                        ps.setString(11, ONLINE.equals(status) ? "auto-approve" : null);
-                        ps.executeUpdate();
-                    }
-                    deviceEvent(c, ingestPos, espId, "device_discovered", Map.of("status", status));
-                    Map<String, Object> d = new LinkedHashMap<>();
-                    d.put("esp_id", espId);
-                    d.put("device_id", espId);
-                    d.put("status", status);
-                    d.put("discovered_at", receivedAt / 1000);
-                    d.put("heap_free", heapFree(hb));
-                    d.put("wifi_rssi", hb.get("wifi_rssi"));
-                    d.put("sensor_count", hb.get("sensor_count"));
-                    d.put("actuator_count", hb.get("actuator_count"));
-                    d.put("ip_address", hb.get("wifi_ip"));
-                    events.add(LiveEvent.of("device_discovered", espId, d));
-                    ackStatus = status;
-                    epoch = 1;
-                    if (ONLINE.equals(status)) {
-                        insertHeartbeatLog(c, espId, hb, now, ingestPos, hbJson);
-                        events.add(health(espId, hb, ONLINE, "heartbeat"));
-                    }
-                } else {
-                    String status = (String) row.get("status");
-                    epoch = ((Number) row.get("handover_epoch")).intValue();
-                    switch (status) {
-                        case REJECTED -> {
-                            Timestamp rejectedAt = (Timestamp) row.get("rejected_at");
-                            if (rejectedAt == null || receivedAt - rejectedAt.getTime() > rejectionCooldown.toMillis()) {
-                                update(c, "UPDATE devices SET status = 'pending_approval', status_changed_at = now(), last_seen = ?,"
-                                        + " last_heartbeat = ?::jsonb WHERE esp_id = ?", now, hbJson, espId);
-                                deviceEvent(c, ingestPos, espId, "device_rediscovered", Map.of());
-                                events.add(LiveEvent.of("device_rediscovered", espId, Map.of("esp_id", espId, "device_id", espId,
-                                        "rediscovered_at", receivedAt / 1000)));
-                                ackStatus = PENDING;
-                            } else {
-                                ackStatus = REJECTED;
-                            }
-                        }
-                        case PENDING -> {
-                            update(c, "UPDATE devices SET heartbeat_count = heartbeat_count + 1, last_seen = ?, last_heartbeat = ?::jsonb,"
-                                    + " ip_address = coalesce(?, ip_address) WHERE esp_id = ?", now, hbJson, str(hb.get("wifi_ip")), espId);
-                            ackStatus = PENDING;
-                        }
-                        default -> {
-                            boolean wasOnline = ONLINE.equals(status);
-                            update(c, "UPDATE devices SET status = 'online', last_seen = ?, heartbeat_count = heartbeat_count + 1,"
-                                    + " last_heartbeat = ?::jsonb, ip_address = coalesce(?, ip_address),"
-                                    + " status_changed_at = CASE WHEN status <> 'online' THEN now() ELSE status_changed_at END"
-                                    + " WHERE esp_id = ?", now, hbJson, str(hb.get("wifi_ip")), espId);
-                            insertHeartbeatLog(c, espId, hb, now, ingestPos, hbJson);
-                            if (!wasOnline) {
-                                deviceEvent(c, ingestPos, espId, "device_online", Map.of("previous_status", status));
-                                clearWill = true;
-                            }
-                            LiveEvent h = health(espId, hb, ONLINE, "heartbeat");
-                            h.data().put("is_reconnect", OFFLINE.equals(status));
-                            events.add(h);
-                            ackStatus = ONLINE;
-                        }
-                    }
-                }
-                c.commit();
-            } catch (SQLException | RuntimeException e) {
-                c.rollback();
-                throw e;
-            }
-        }
-        known.add(espId);
-        Object payloadEpoch = hb.get("active_handover_epoch");
-        if (payloadEpoch instanceof Number n && n.intValue() > 0) {
-            epoch = n.intValue();
-        }
-        boolean fresh = System.currentTimeMillis() - receivedAt < ackMaxAge.toMillis();
-        return new HeartbeatResult(ack(espId, ackStatus, Math.max(1, epoch)), clearWill, events, fresh);
     }
 
     /** The heartbeat ACK of the contract; {@code status} one of online, pending_approval, rejected, error. */
@@ -513,7 +457,7 @@ public final class DeviceRegistry {
         }
     }
 
-    private LiveEvent health(String espId, Map<String, Object> hb, String status, String source) {
+    LiveEvent health(String espId, Map<String, Object> hb, String status, String source) {
         Map<String, Object> d = new LinkedHashMap<>();
         d.put("esp_id", espId);
         d.put("status", status);
@@ -528,29 +472,8 @@ public final class DeviceRegistry {
         return LiveEvent.of("esp_health", espId, d);
     }
 
-    private static Object heapFree(Map<String, Object> hb) {
+    static Object heapFree(Map<String, Object> hb) {
         return hb.containsKey("heap_free") ? hb.get("heap_free") : hb.get("free_heap");
-    }
-
-    private void insertHeartbeatLog(Connection c, String espId, Map<String, Object> hb, Timestamp at, String ingestPos, String json)
-            throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("""
-                INSERT INTO heartbeat_logs (ingest_pos, esp_id, received_at, device_ts, uptime_s, heap_free, wifi_rssi,
-                                            sensor_count, actuator_count, system_state, payload)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb) ON CONFLICT (ingest_pos) DO NOTHING""")) {
-            ps.setString(1, ingestPos);
-            ps.setString(2, espId);
-            ps.setTimestamp(3, at);
-            ps.setObject(4, longOrNull(hb.get("ts")));
-            ps.setObject(5, longOrNull(hb.get("uptime")));
-            ps.setObject(6, longOrNull(heapFree(hb)));
-            ps.setObject(7, intOrNull(hb.get("wifi_rssi")));
-            ps.setObject(8, intOrNull(hb.get("sensor_count")));
-            ps.setObject(9, intOrNull(hb.get("actuator_count")));
-            ps.setString(10, str(hb.get("system_state")));
-            ps.setString(11, json);
-            ps.executeUpdate();
-        }
     }
 
     void deviceEvent(Connection c, String ingestPos, String espId, String type, Map<String, ?> details) throws SQLException {
@@ -600,19 +523,19 @@ public final class DeviceRegistry {
         }
     }
 
-    private static String str(Object o) {
+    static String str(Object o) {
         return o == null ? null : o.toString();
     }
 
-    private static String blankToNull(Object o) {
+    static String blankToNull(Object o) {
         return o == null || o.toString().isBlank() ? null : o.toString();
     }
 
-    private static Long longOrNull(Object o) {
+    static Long longOrNull(Object o) {
         return o instanceof Number n ? n.longValue() : null;
     }
 
-    private static Integer intOrNull(Object o) {
+    static Integer intOrNull(Object o) {
         return o instanceof Number n ? n.intValue() : null;
     }
 }

@@ -33,6 +33,9 @@ public final class IngestDrainer extends ServiceSupport {
     private final AtomicLong processed = new AtomicLong();
     private final AtomicLong batches = new AtomicLong();
     private final AtomicLong failedAttempts = new AtomicLong();
+    private volatile long lagMillis;
+    private volatile long lastBatchMillis;
+    private volatile int lastBatchSize;
     private volatile String lastFailure;
     private volatile boolean stalled;
     private volatile Thread thread;
@@ -83,8 +86,13 @@ public final class IngestDrainer extends ServiceSupport {
             if (batch.isEmpty()) {
                 continue;
             }
+            long started = System.currentTimeMillis();
             Exception failure = send(batch);
             if (failure == null) {
+                long done = System.currentTimeMillis();
+                lastBatchMillis = done - started;
+                lastBatchSize = batch.size();
+                lagMillis = done - batch.get(0).receivedAt();
                 commit(batch);
                 backoff = 100;
                 attempts = 0;
@@ -182,6 +190,19 @@ public final class IngestDrainer extends ServiceSupport {
 
     public String lastFailure() {
         return lastFailure;
+    }
+
+    /** How long the first message of the last stored batch waited from its arrival until its batch was stored. */
+    public long lagMillis() {
+        return lagMillis;
+    }
+
+    public long lastBatchMillis() {
+        return lastBatchMillis;
+    }
+
+    public int lastBatchSize() {
+        return lastBatchSize;
     }
 
     public long backlogBytes() {

@@ -166,4 +166,47 @@ class DeviceLifecycleIT {
             assertThat(status.payload()).contains("\"status\":\"online\"");
         }
     }
+
+    @Test
+    void should_register_the_heartbeats_of_one_ingest_batch_together_keeping_arrival_order() throws Exception {
+        // as the drainer hands a batch over: two new devices, a reading of one of them before it could have heard its
+        // ACK (its first heartbeat is stored first, so the reading is kept), then that device's next heartbeat
+        long now = System.currentTimeMillis();
+        String reading = "{\"ts\":1795700000,\"esp_id\":\"ESP_AUTOBATCH2\",\"gpio\":4,\"sensor_type\":\"ds18b20\",\"raw\":356,"
+                + "\"raw_mode\":true,\"quality\":\"good\"}";
+        java.util.List<io.kaiser.ingest.InboundMessage> batch = java.util.List.of(
+                message(1, "heartbeat", server.topic("ESP_BATCH1", "system/heartbeat"), now, Heartbeats.original("ESP_BATCH1")),
+                message(2, "heartbeat", server.topic("ESP_AUTOBATCH2", "system/heartbeat"), now, Heartbeats.original("ESP_AUTOBATCH2")),
+                message(3, "sensor-data", server.topic("ESP_AUTOBATCH2", "sensor/4/data"), now, reading),
+                message(4, "heartbeat", server.topic("ESP_AUTOBATCH2", "system/heartbeat"), now + 1, Heartbeats.original("ESP_AUTOBATCH2")));
+        org.apache.camel.Exchange done = server.camel().createProducerTemplate().send("direct:ingest-batch", e -> e.getMessage().setBody(batch));
+        assertThat(done.getException()).isNull();
+
+        assertThat(server.query("SELECT status, heartbeat_count FROM devices WHERE esp_id = 'ESP_BATCH1'").get(0))
+                .containsEntry("status", "pending_approval").containsEntry("heartbeat_count", 1L);
+        assertThat(server.query("SELECT status, heartbeat_count FROM devices WHERE esp_id = 'ESP_AUTOBATCH2'").get(0))
+                .containsEntry("status", "online").containsEntry("heartbeat_count", 2L);
+        assertThat(server.count("SELECT count(*) FROM sensor_data WHERE esp_id = 'ESP_AUTOBATCH2'")).isEqualTo(1);
+        assertThat(server.count("SELECT count(*) FROM heartbeat_logs WHERE esp_id = 'ESP_AUTOBATCH2'")).isEqualTo(2);
+        assertThat(server.count("SELECT count(*) FROM dead_letters WHERE esp_id = 'ESP_AUTOBATCH2'")).isZero();
+        MqttTestClient.Received first = Heartbeats.serverAck(device, server, "ESP_BATCH1", Duration.ofSeconds(5));
+        assertThat(first).isNotNull();
+        assertThat(first.payload()).contains("\"status\":\"pending_approval\"");
+        for (int i = 0; i < 2; i++) {
+            MqttTestClient.Received ack = Heartbeats.serverAck(device, server, "ESP_AUTOBATCH2", Duration.ofSeconds(5));
+            assertThat(ack).as("ACK " + (i + 1) + " of ESP_AUTOBATCH2").isNotNull();
+            assertThat(ack.payload()).contains("\"status\":\"online\"");
+        }
+
+        // the same batch again (a replay after a crash before the checkpoint moved) neither registers nor logs twice
+        assertThat(server.camel().createProducerTemplate().send("direct:ingest-batch", e -> e.getMessage().setBody(batch)).getException()).isNull();
+        assertThat(server.count("SELECT count(*) FROM heartbeat_logs WHERE esp_id = 'ESP_AUTOBATCH2'")).isEqualTo(2);
+        assertThat(server.count("SELECT count(*) FROM device_events WHERE esp_id = 'ESP_AUTOBATCH2' AND event_type = 'device_discovered'"))
+                .isEqualTo(1);
+    }
+
+    private static io.kaiser.ingest.InboundMessage message(long position, String topicKey, String topic, long receivedAt, String payload) {
+        return new io.kaiser.ingest.InboundMessage(position, topicKey, topic, topicKey.equals("heartbeat") ? 0 : 1, false, receivedAt,
+                payload.getBytes(java.nio.charset.StandardCharsets.UTF_8), position + 1, "lifecycle-batch");
+    }
 }

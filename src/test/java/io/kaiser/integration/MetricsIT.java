@@ -38,7 +38,10 @@ class MetricsIT {
                         .containsPattern("kaiser_commands\\{status=\"applied\",type=\"actuator\"\\} 1")
                         .containsPattern("kaiser_devices\\{status=\"online\"\\} 1")
                         .containsPattern("kaiser_outbox_depth 0")
-                        .contains("kaiser_websocket_clients", "kaiser_ingest_backlog_bytes", "kaiser_mqtt_connected 1");
+                        .containsPattern("kaiser_ingest_stored [1-9]")
+                        .containsPattern("kaiser_ingest_lag_ms [0-9]")
+                        .contains("kaiser_websocket_clients", "kaiser_ingest_backlog_bytes", "kaiser_mqtt_connected 1")
+                        .doesNotContain("NaN");
             });
         } finally {
             server.stop();
