@@ -37,7 +37,9 @@ import org.eclipse.paho.mqttv5.common.packet.MqttProperties;
  * process, a private Mosquitto and a fresh database; median, p99 and max at 1, 10 and 100 concurrent callers. The
  * baseline, in the same run and against the same devices: the raw MQTT round trip between two plain clients
  * (publish the command at QoS 2, wait for the device's answer). All bench clients disable Nagle's algorithm, as the server does. Not a test. Run: {@code bench/command-latency}
- * (options {@code --n 300 --callers 1,10,100 --devices 10}).
+ * (options {@code --n 300 --callers 1,10,100 --devices 10 --profile false}; with {@code --profile true} the server records JFR to
+ * target/bench/command.jfr and the REST part of each level is written to target/bench/command-window.txt, see
+ * {@code bench/profile-command}).
  */
 public final class CommandRoundTrip {
     private static final Pattern CORR = Pattern.compile("\"correlation_id\"\\s*:\\s*\"([^\"]+)\"");
@@ -59,10 +61,17 @@ public final class CommandRoundTrip {
                 "raw MQTT p99 ms", "raw MQTT max ms", "REST / raw (median)", "REST / raw (p99)");
         double serverCpu;
         double rss;
+        boolean profile = Boolean.parseBoolean(a.getOrDefault("profile", "false"));
+        List<String> jvm = new ArrayList<>(List.of("-Xmx512m"));
+        java.nio.file.Path jfr = Bench.WORK.resolve("command.jfr");
+        if (profile) {
+            java.nio.file.Files.deleteIfExists(jfr);
+            jvm.add("-XX:StartFlightRecording=filename=" + jfr + ",settings=profile,dumponexit=true");
+        }
         String db = Bench.createDatabase("roundtrip");
         try (Bench.Broker broker = new Bench.Broker(100_000);
              Bench.Server server = new Bench.Server("rt", broker.url(), db, Map.of("kaiser.command.rate-limit.per-second", "100000",
-                     "kaiser.command.rate-limit.burst", "100000"), List.of("-Xmx512m"))) {
+                     "kaiser.command.rate-limit.burst", "100000"), jvm)) {
             server.awaitUp(Duration.ofSeconds(90));
             List<Device> devices = new ArrayList<>();
             for (int d = 0; d < deviceCount; d++) {
@@ -79,10 +88,14 @@ public final class CommandRoundTrip {
             measure(mqtt, 1, 100);
             double cpu0 = Bench.cpuSeconds(server.pid());
             long t0 = System.nanoTime();
+            StringBuilder windows = new StringBuilder();
             for (int callers : levels) {
                 int requests = Math.max(n, callers * 10);
                 // interleaved per level so that both see the same background load
+                long restFrom = System.currentTimeMillis();
                 long[] r = measure(rest, callers, requests);
+                // the REST part of each level, for JfrSummary (--window target/bench/command-window.txt)
+                windows.append(callers).append(' ').append(restFrom).append(' ').append(System.currentTimeMillis()).append('\n');
                 long[] m = measure(mqtt, callers, requests);
                 medians.add(new double[] {Bench.pct(r, 50), Bench.pct(m, 50)});
                 t.row(callers, requests, Bench.f2(Bench.pct(r, 50) / 1000), Bench.f2(Bench.pct(r, 99) / 1000), Bench.f2(Bench.pct(r, 100) / 1000),
@@ -90,6 +103,7 @@ public final class CommandRoundTrip {
                         Bench.f1(Bench.pct(r, 50) / Bench.pct(m, 50)) + "x", Bench.f1(Bench.pct(r, 99) / Bench.pct(m, 99)) + "x");
                 System.err.println(t);
             }
+            java.nio.file.Files.writeString(Bench.WORK.resolve("command-window.txt"), windows);
             serverCpu = (Bench.cpuSeconds(server.pid()) - cpu0) / ((System.nanoTime() - t0) / 1e9) * 100;
             rss = Bench.rssMb(server.pid());
             raw.close();
@@ -105,7 +119,7 @@ public final class CommandRoundTrip {
                 + " (the floor: broker + device, no server). Both measured interleaved per level in one run, after 100 warm-up calls each;"
                 + " client-side wall clock (`System.nanoTime`). Every MQTT client here has TCP_NODELAY, like the server's.\n\n"
                 + t + "\nServer CPU during the measurement: " + Bench.f0(serverCpu) + " % of one core; RSS at the end " + Bench.f0(rss) + " MiB.\n";
-        Bench.publish(a.getOrDefault("section", "command-latency"), "Command round trip", command, body);
+        Bench.publish(a.getOrDefault("section", "command-latency"), a.getOrDefault("title", "Command round trip"), command, body);
         return medians;
     }
 

@@ -20,7 +20,7 @@ import jdk.jfr.consumer.RecordingFile;
 public final class JfrSummary {
     public static void main(String[] argv) throws Exception {
         Map<String, String> a = Bench.args(argv);
-        Path file = Path.of(a.getOrDefault("jfr", Bench.WORK.resolve("ingest.jfr").toString()));
+        Path file = Path.of(a.getOrDefault("jfr", Bench.WORK.resolve(a.containsKey("callers") ? "command.jfr" : "ingest.jfr").toString()));
         String command = a.getOrDefault("command", "bench/profile");
         int top = Bench.intArg(a, "top", 15);
         List<RecordedEvent> events = RecordingFile.readAllEvents(file);
@@ -28,8 +28,18 @@ public final class JfrSummary {
         long from = 0;
         long to = Long.MAX_VALUE;
         String phase = a.getOrDefault("phase", "all");
+        if (a.containsKey("callers")) {
+            // a command round-trip recording: the REST part of one caller level (lines "callers from to")
+            for (String line : java.nio.file.Files.readAllLines(Bench.WORK.resolve("command-window.txt"))) {
+                String[] w = line.trim().split(" ");
+                if (w[0].equals(a.get("callers"))) {
+                    from = Long.parseLong(w[1]);
+                    to = Long.parseLong(w[2]);
+                }
+            }
+        }
         Path window = Bench.WORK.resolve("ingest-window.txt");
-        if (java.nio.file.Files.exists(window)) {
+        if (!a.containsKey("callers") && java.nio.file.Files.exists(window)) {
             String[] w = java.nio.file.Files.readString(window).trim().split(" ");
             from = Long.parseLong(phase.equals("drain") ? w[1] : w[0]);
             to = Long.parseLong(phase.equals("load") ? w[1] : w[2]);
@@ -77,11 +87,13 @@ public final class JfrSummary {
         }
         final int total = samples;
         StringBuilder body = new StringBuilder();
+        String during = a.containsKey("callers")
+                ? "the command round trip's REST calls with " + a.get("callers") + " concurrent callers (`bench/command-latency --profile true`)"
+                : "the ingest run in the section *Ingest under JFR* above, " + (phase.equals("load") ? "while the devices published (load phase only)"
+                        : phase.equals("drain") ? "after the load, while the server worked off its backlog (drain phase only)"
+                        : "from the first publish until the last row was stored");
         body.append(String.format("JFR (`settings=profile`, ~20 ms sampling of running Java threads) of the Kaiser server process during"
-                + " the ingest run in the section *Ingest under JFR* above, %s: %d execution samples; %d GCs with %d ms of pauses in total.%n%n",
-                phase.equals("load") ? "while the devices published (load phase only)" : phase.equals("drain") ? "after the load, while the"
-                        + " server worked off its backlog (drain phase only)" : "from the first publish until the last row was stored", samples, gcs,
-                gcPauseMs));
+                + " %s: %d execution samples; %d GCs with %d ms of pauses in total.%n%n", during, samples, gcs, gcPauseMs));
         body.append("Samples per thread (numbers folded):\n\n").append(table("thread", threads, total, top)).append('\n');
         body.append("Top self frames (where the CPU is):\n\n").append(table("frame", self, total, top)).append('\n');
         body.append("Self samples by package:\n\n").append(table("package", selfPackage, total, 10)).append('\n');
