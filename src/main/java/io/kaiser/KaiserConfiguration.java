@@ -322,6 +322,7 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
         return once("commandWaiter", () -> {
             var waiter = new io.kaiser.command.CommandWaiter(dataSource(), commandService(), commandMaxWait, commandWaitThreads);
             commandService().setChangeListener(waiter::wake);
+            commandService().setEndedListener(waiter::ended);
             return waiter;
         });
     }

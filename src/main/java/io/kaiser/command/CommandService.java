@@ -40,8 +40,14 @@ public final class CommandService {
     private volatile java.util.function.BiConsumer<String, Duration> ackListener = (type, latency) -> { };
 
     private volatile java.util.function.Consumer<String> changeListener = id -> { };
+    private volatile java.util.function.Consumer<Map<String, Object>> endedListener = view -> changeListener.accept((String) view.get("correlation_id"));
 
     /** Told the id of every command an answer changed on this instance (waiting requests here need not wait for NOTIFY). */
+    /** Told the final view of a command that an answer on this instance just ended (no need to read it again). */
+    public void setEndedListener(java.util.function.Consumer<Map<String, Object>> listener) {
+        this.endedListener = listener;
+    }
+
     public void setChangeListener(java.util.function.Consumer<String> listener) {
         this.changeListener = listener;
     }
@@ -330,7 +336,13 @@ public final class CommandService {
      * @param type          its command type
      * @param ackLatency    publish to final answer, when this answer ended the command; else null
      */
-    public record AnswerEffect(String correlationId, String type, Duration ackLatency) { }
+    public record AnswerEffect(String correlationId, String type, Duration ackLatency, Map<String, Object> view) { }
+
+    /** The columns of the REST view of a command, read by {@link #view} and returned by an answer that ends it. */
+    private static final String VIEW_COLUMNS = """
+            correlation_id, esp_id, command_type, gpio, topic, qos, payload::text, status, status_reason, incident_id,
+            issued_by, created_at, expires_at, published_at, ack_deadline, accepted_at, completed_at,
+            answer::text, answer_topic, late_answers::text, traceparent""";
 
     /**
      * Applies one answer to its command inside the caller's transaction (row lock, status change or late answer,
@@ -351,6 +363,33 @@ public final class CommandService {
             outcome = "accepted";
         }
         String payload = (String) answerRow.get("payload");
+        if (outcome != null) {
+            // the usual answer, to an open command: one statement that locks, changes and returns the command's view
+            try (PreparedStatement ps = c.prepareStatement("UPDATE commands SET status = ?, answer = ?::jsonb, answer_topic = ?,"
+                    + " accepted_at = coalesce(accepted_at, now()), completed_at = CASE WHEN ? = 'accepted' THEN NULL ELSE now() END,"
+                    + " status_reason = ? WHERE correlation_id = ? AND status IN ('pending', 'accepted')"
+                    + " AND NOT (status = 'accepted' AND ? = 'accepted')"
+                    + " RETURNING " + VIEW_COLUMNS + ", pg_notify('kaiser_command', correlation_id)")) {
+                ps.setString(1, outcome);
+                ps.setString(2, payload);
+                ps.setString(3, topicKey);
+                ps.setString(4, outcome);
+                ps.setString(5, reason(payload));
+                ps.setString(6, corr);
+                ps.setString(7, outcome);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (rs.next()) {
+                        Map<String, Object> view = toView(rs);
+                        LOG.info("Command {} answered on {}: {} (traceparent={})", corr, topicKey, outcome, view.get("traceparent"));
+                        Timestamp publishedAt = rs.getTimestamp(14);
+                        Duration ackLatency = isFinal(outcome) && publishedAt != null
+                                ? Duration.ofMillis(Math.max(0, System.currentTimeMillis() - publishedAt.getTime())) : null;
+                        return new AnswerEffect(corr, (String) view.get("command_type"), ackLatency, isFinal(outcome) ? view : null);
+                    }
+                }
+            }
+        }
+        // no such command, already ended (a late answer), a repeated accepted, or an answer without an outcome
         String current;
         String type;
         Timestamp publishedAt;
@@ -403,7 +442,7 @@ public final class CommandService {
         } else {
             notify(c, corr);
         }
-        return new AnswerEffect(corr, type, ackLatency);
+        return new AnswerEffect(corr, type, ackLatency, null);
     }
 
     /** After the commit of an applied answer: the ack latency histogram and the requests waiting on this instance. */
@@ -411,7 +450,11 @@ public final class CommandService {
         if (effect.ackLatency() != null) {
             ackListener.accept(effect.type(), effect.ackLatency());
         }
-        changeListener.accept(effect.correlationId());
+        if (effect.view() != null) {
+            endedListener.accept(effect.view());
+        } else {
+            changeListener.accept(effect.correlationId());
+        }
     }
 
     /** What an answer means for the command: accepted, applied, failed, or null (no change). */
@@ -474,41 +517,39 @@ public final class CommandService {
     /** The REST view of a command, or null. */
     public Map<String, Object> view(String correlationId) throws SQLException {
         try (Connection c = dataSource.getConnection();
-             PreparedStatement ps = c.prepareStatement("""
-                     SELECT correlation_id, esp_id, command_type, gpio, topic, qos, payload::text, status, status_reason, incident_id,
-                            issued_by, created_at, expires_at, published_at, ack_deadline, accepted_at, completed_at,
-                            answer::text, answer_topic, late_answers::text, traceparent
-                       FROM commands WHERE correlation_id = ?""")) {
+             PreparedStatement ps = c.prepareStatement("SELECT " + VIEW_COLUMNS + " FROM commands WHERE correlation_id = ?")) {
             ps.setString(1, correlationId);
             try (ResultSet rs = ps.executeQuery()) {
-                if (!rs.next()) {
-                    return null;
-                }
-                Map<String, Object> m = new LinkedHashMap<>();
-                m.put("correlation_id", rs.getString(1));
-                m.put("esp_id", rs.getString(2));
-                m.put("command_type", rs.getString(3));
-                m.put("gpio", rs.getObject(4));
-                m.put("topic", rs.getString(5));
-                m.put("qos", rs.getInt(6));
-                m.put("payload", parse(rs.getString(7)));
-                m.put("status", rs.getString(8));
-                m.put("status_reason", rs.getString(9));
-                m.put("incident_id", rs.getString(10));
-                m.put("issued_by", rs.getString(11));
-                m.put("created_at", iso(rs.getTimestamp(12)));
-                m.put("expires_at", iso(rs.getTimestamp(13)));
-                m.put("published_at", iso(rs.getTimestamp(14)));
-                m.put("ack_deadline", iso(rs.getTimestamp(15)));
-                m.put("accepted_at", iso(rs.getTimestamp(16)));
-                m.put("completed_at", iso(rs.getTimestamp(17)));
-                m.put("answer", parse(rs.getString(18)));
-                m.put("answer_topic", rs.getString(19));
-                m.put("late_answers", parse(rs.getString(20)));
-                m.put("traceparent", rs.getString(21));
-                return m;
+                return rs.next() ? toView(rs) : null;
             }
         }
+    }
+
+    /** The view from a row whose first columns are {@link #VIEW_COLUMNS}. */
+    private static Map<String, Object> toView(ResultSet rs) throws SQLException {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("correlation_id", rs.getString(1));
+        m.put("esp_id", rs.getString(2));
+        m.put("command_type", rs.getString(3));
+        m.put("gpio", rs.getObject(4));
+        m.put("topic", rs.getString(5));
+        m.put("qos", rs.getInt(6));
+        m.put("payload", parse(rs.getString(7)));
+        m.put("status", rs.getString(8));
+        m.put("status_reason", rs.getString(9));
+        m.put("incident_id", rs.getString(10));
+        m.put("issued_by", rs.getString(11));
+        m.put("created_at", iso(rs.getTimestamp(12)));
+        m.put("expires_at", iso(rs.getTimestamp(13)));
+        m.put("published_at", iso(rs.getTimestamp(14)));
+        m.put("ack_deadline", iso(rs.getTimestamp(15)));
+        m.put("accepted_at", iso(rs.getTimestamp(16)));
+        m.put("completed_at", iso(rs.getTimestamp(17)));
+        m.put("answer", parse(rs.getString(18)));
+        m.put("answer_topic", rs.getString(19));
+        m.put("late_answers", parse(rs.getString(20)));
+        m.put("traceparent", rs.getString(21));
+        return m;
     }
 
     /** The REST view of a command, or 404. */

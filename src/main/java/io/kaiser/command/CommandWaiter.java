@@ -125,6 +125,27 @@ public final class CommandWaiter extends AsyncProcessorSupport implements AsyncP
         }
     }
 
+    /**
+     * A command that an answer on this instance just ended, with its final view: its waiters are answered from it on
+     * the waiter's threads, without reading the command again.
+     */
+    public void ended(Map<String, Object> view) {
+        String correlationId = (String) view.get("correlation_id");
+        if (correlationId == null || !waiting.containsKey(correlationId)) {
+            return;
+        }
+        try {
+            completer.execute(() -> {
+                List<CompletableFuture<Map<String, Object>>> fs = waiting.remove(correlationId);
+                if (fs != null) {
+                    fs.forEach(f -> f.complete(view));
+                }
+            });
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            wake(correlationId);
+        }
+    }
+
     private void completeIfFinal(String correlationId) {
         try {
             Map<String, Object> view = commands.view(correlationId);

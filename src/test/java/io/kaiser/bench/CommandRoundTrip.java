@@ -61,6 +61,8 @@ public final class CommandRoundTrip {
                 "raw MQTT p99 ms", "raw MQTT max ms", "REST / raw (median)", "REST / raw (p99)");
         double serverCpu;
         double rss;
+        Bench.Table segmentTable = new Bench.Table("callers", "calls traced", "request -> stored", "stored -> device", "device -> server",
+                "queued -> applied", "applied -> response");
         boolean profile = Boolean.parseBoolean(a.getOrDefault("profile", "false"));
         List<String> jvm = new ArrayList<>(List.of("-Xmx512m"));
         java.nio.file.Path jfr = Bench.WORK.resolve("command.jfr");
@@ -82,18 +84,25 @@ public final class CommandRoundTrip {
             }
             HttpClient http = HttpClient.newBuilder().executor(Executors.newFixedThreadPool(8)).build();
             Commander raw = new Commander(broker.url(), server.kaiserId);
-            IntFunction<Long> rest = i -> restCall(http, server, devices.get(i % deviceCount).esp);
+            Map<String, long[]> restTimes = new ConcurrentHashMap<>();
+            IntFunction<Long> rest = i -> restCall(http, server, devices.get(i % deviceCount).esp, restTimes);
             IntFunction<Long> mqtt = i -> raw.call(devices.get(i % deviceCount).esp);
-            measure(rest, 1, 100); // warm-up (JIT, pools)
-            measure(mqtt, 1, 100);
+            // warm-up until the JIT has compiled the hot path (a few thousand calls; 100 left it interpreted)
+            int warmup = Bench.intArg(a, "warmup", 3000);
+            measure(rest, Math.min(10, deviceCount), warmup);
+            measure(rest, 1, Math.max(1, warmup / 20));
+            measure(mqtt, Math.min(10, deviceCount), warmup);
             double cpu0 = Bench.cpuSeconds(server.pid());
             long t0 = System.nanoTime();
             StringBuilder windows = new StringBuilder();
+            List<String[]> segments = new ArrayList<>();
             for (int callers : levels) {
                 int requests = Math.max(n, callers * 10);
                 // interleaved per level so that both see the same background load
                 long restFrom = System.currentTimeMillis();
+                restTimes.clear();
                 long[] r = measure(rest, callers, requests);
+                segments.add(segments(db, callers, restTimes, devices));
                 // the REST part of each level, for JfrSummary (--window target/bench/command-window.txt)
                 windows.append(callers).append(' ').append(restFrom).append(' ').append(System.currentTimeMillis()).append('\n');
                 long[] m = measure(mqtt, callers, requests);
@@ -104,6 +113,9 @@ public final class CommandRoundTrip {
                 System.err.println(t);
             }
             java.nio.file.Files.writeString(Bench.WORK.resolve("command-window.txt"), windows);
+            for (String[] row : segments) {
+                segmentTable.row((Object[]) row);
+            }
             serverCpu = (Bench.cpuSeconds(server.pid()) - cpu0) / ((System.nanoTime() - t0) / 1e9) * 100;
             rss = Bench.rssMb(server.pid());
             raw.close();
@@ -116,11 +128,56 @@ public final class CommandRoundTrip {
                 + " clients that answer `system/command` at once with `system/command/response`, QoS 1); caller *i* talks to device *i* mod "
                 + deviceCount + ". Each caller sends its next request when the previous one is answered. Baseline *raw MQTT*: one plain client"
                 + " publishes the same command at QoS 2 to the same devices and waits for the answer with the same `correlation_id`"
-                + " (the floor: broker + device, no server). Both measured interleaved per level in one run, after 100 warm-up calls each;"
+                + " (the floor: broker + device, no server). Both measured interleaved per level in one run, after " + a.getOrDefault("warmup", "3000") + " warm-up calls each (10 callers);"
                 + " client-side wall clock (`System.nanoTime`). Every MQTT client here has TCP_NODELAY, like the server's.\n\n"
-                + t + "\nServer CPU during the measurement: " + Bench.f0(serverCpu) + " % of one core; RSS at the end " + Bench.f0(rss) + " MiB.\n";
+                + t + "\nServer CPU during the measurement: " + Bench.f0(serverCpu) + " % of one core; RSS at the end " + Bench.f0(rss) + " MiB.\n"
+                + "\nWhere a REST round trip's time goes (p50 / p99 ms per segment, from the same calls): *request -> stored* is the"
+                + " client's send until the command row's `created_at`; *stored -> device* until the device's callback saw the command"
+                + " (server publish at QoS 2, broker); *device -> server* until the answer's `received_at` in the server's ingest (the device"
+                + " answers at once; broker, ingest receive); *queued -> applied* until the answer transaction's `completed_at` (journal,"
+                + " drainer, batch); *applied -> response* until the client has the response (commit, waking the request, reading the"
+                + " command, HTTP). All clocks are this machine's; PostgreSQL's `now()` is the start of its transaction.\n\n"
+                + segmentTable + "\n";
         Bench.publish(a.getOrDefault("section", "command-latency"), a.getOrDefault("title", "Command round trip"), command, body);
         return medians;
+    }
+
+    static long epochMicros() {
+        java.time.Instant now = java.time.Instant.now();
+        return now.getEpochSecond() * 1_000_000L + now.getNano() / 1000;
+    }
+
+    /** p50 / p99 of each segment of the traced REST calls of one level (see the section's text). */
+    static String[] segments(String db, int callers, Map<String, long[]> times, List<Device> devices) throws java.sql.SQLException {
+        List<long[]> rows = new ArrayList<>();
+        try (java.sql.Connection c = Bench.connect(db); java.sql.PreparedStatement ps = c.prepareStatement(
+                "SELECT (extract(epoch FROM c.created_at) * 1e6)::bigint, (extract(epoch FROM a.received_at) * 1e6)::bigint,"
+                        + " (extract(epoch FROM c.completed_at) * 1e6)::bigint"
+                        + " FROM commands c JOIN device_answers a ON a.correlation_id = c.correlation_id WHERE c.correlation_id = ?")) {
+            for (Map.Entry<String, long[]> e : times.entrySet()) {
+                Long atDevice = null;
+                for (Device d : devices) {
+                    atDevice = atDevice != null ? atDevice : d.seen.get(e.getKey());
+                }
+                ps.setString(1, e.getKey());
+                try (java.sql.ResultSet rs = ps.executeQuery()) {
+                    if (atDevice != null && rs.next()) {
+                        long[] t = e.getValue();
+                        rows.add(new long[] {rs.getLong(1) - t[0], atDevice - rs.getLong(1), rs.getLong(2) - atDevice,
+                                rs.getLong(3) - rs.getLong(2), t[1] - rs.getLong(3)});
+                    }
+                }
+            }
+        }
+        String[] out = new String[7];
+        out[0] = Integer.toString(callers);
+        out[1] = Integer.toString(rows.size());
+        for (int k = 0; k < 5; k++) {
+            final int col = k;
+            long[] v = rows.stream().mapToLong(r -> r[col]).sorted().toArray();
+            out[k + 2] = v.length == 0 ? "-" : Bench.f1(Bench.pct(v, 50) / 1000) + " / " + Bench.f1(Bench.pct(v, 99) / 1000);
+        }
+        return out;
     }
 
     /** {@code requests} calls spread over {@code callers} threads; sorted latencies in µs. */
@@ -146,16 +203,22 @@ public final class CommandRoundTrip {
         return micros;
     }
 
-    static long restCall(HttpClient http, Bench.Server server, String esp) {
+    static long restCall(HttpClient http, Bench.Server server, String esp, Map<String, long[]> times) {
         HttpRequest req = HttpRequest.newBuilder(URI.create(server.baseUrl() + "/esp/devices/" + esp + "/system-command"))
                 .header("Content-Type", "application/json").header("Prefer", "wait=5").timeout(Duration.ofSeconds(10))
                 .POST(HttpRequest.BodyPublishers.ofString("{\"command\":\"status\"}")).build();
+        long sentAt = epochMicros();
         long t0 = System.nanoTime();
         try {
             HttpResponse<String> r = http.send(req, HttpResponse.BodyHandlers.ofString());
             long us = (System.nanoTime() - t0) / 1000;
+            long receivedAt = epochMicros();
             if (r.statusCode() != 200) {
                 throw new IllegalStateException(r.statusCode() + " " + r.body());
+            }
+            Matcher c = CORR.matcher(r.body());
+            if (times != null && c.find()) {
+                times.put(c.group(1), new long[] {sentAt, receivedAt});
             }
             return us;
         } catch (java.io.IOException | InterruptedException e) {
@@ -174,6 +237,8 @@ public final class CommandRoundTrip {
     /** A device that answers every system command at once. */
     static final class Device implements AutoCloseable {
         final String esp;
+        /** When a command (by correlation id) reached this device, epoch µs. */
+        final Map<String, Long> seen = new ConcurrentHashMap<>();
         final MqttAsyncClient client;
 
         Device(String url, String kaiserId, String esp) throws MqttException {
@@ -182,8 +247,10 @@ public final class CommandRoundTrip {
             client = new MqttAsyncClient(url, kaiserId + "-" + esp, new MemoryPersistence());
             client.setCallback(new Callback() {
                 public void messageArrived(String topic, MqttMessage m) throws MqttException {
+                    long at = epochMicros();
                     Matcher c = CORR.matcher(new String(m.getPayload(), StandardCharsets.UTF_8));
                     if (c.find()) {
+                        seen.put(c.group(1), at);
                         client.publish(base + "system/command/response", ("{\"command\":\"status\",\"success\":true,\"correlation_id\":\""
                                 + c.group(1) + "\",\"message\":\"done\"}").getBytes(StandardCharsets.UTF_8), 1, false);
                     }
