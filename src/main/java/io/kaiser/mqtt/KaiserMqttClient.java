@@ -18,7 +18,6 @@ import org.eclipse.paho.mqttv5.common.MqttException;
 import org.eclipse.paho.mqttv5.common.MqttMessage;
 import org.eclipse.paho.mqttv5.common.MqttSubscription;
 import org.eclipse.paho.mqttv5.common.packet.MqttProperties;
-import org.eclipse.paho.mqttv5.common.util.MqttTopicValidator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -37,7 +36,11 @@ import org.slf4j.LoggerFactory;
 public class KaiserMqttClient extends MqttClient {
     private static final Logger LOG = LoggerFactory.getLogger(KaiserMqttClient.class);
 
-    private record Route(String filter, int qos, MqttCallback consumer) { }
+    private record Route(String filter, int qos, MqttCallback consumer, TopicFilter matcher) {
+        Route(String filter, int qos, MqttCallback consumer) {
+            this(filter, qos, consumer, new TopicFilter(filter));
+        }
+    }
 
     private final MqttConnectionOptions options;
     private final String name;
@@ -269,7 +272,7 @@ public class KaiserMqttClient extends MqttClient {
         @Override
         public void messageArrived(String topic, MqttMessage message) throws Exception {
             for (Route r : routes.values()) {
-                if (r.consumer() != null && MqttTopicValidator.isMatched(r.filter(), topic)) {
+                if (r.consumer() != null && r.matcher().matches(topic)) {
                     r.consumer().messageArrived(topic, message);
                     return;
                 }
