@@ -365,36 +365,16 @@ public final class CommandService {
         String payload = (String) answerRow.get("payload");
         if (outcome != null) {
             // the usual answer, to an open command: one statement that locks, changes and returns the command's view
-            try (PreparedStatement ps = c.prepareStatement("UPDATE commands SET status = ?, answer = ?::jsonb, answer_topic = ?,"
-                    + " accepted_at = coalesce(accepted_at, now()), completed_at = CASE WHEN ? = 'accepted' THEN NULL ELSE now() END,"
-                    + " status_reason = ? WHERE correlation_id = ? AND status IN ('pending', 'accepted')"
-                    + " AND NOT (status = 'accepted' AND ? = 'accepted')"
-                    + " RETURNING " + VIEW_COLUMNS + ", pg_notify('kaiser_command', correlation_id)")) {
-                ps.setString(1, outcome);
-                ps.setString(2, payload);
-                ps.setString(3, topicKey);
-                ps.setString(4, outcome);
-                ps.setString(5, reason(payload));
-                ps.setString(6, corr);
-                ps.setString(7, outcome);
-                try (ResultSet rs = ps.executeQuery()) {
-                    if (rs.next()) {
-                        Map<String, Object> view = toView(rs);
-                        LOG.info("Command {} answered on {}: {} (traceparent={})", corr, topicKey, outcome, view.get("traceparent"));
-                        Timestamp publishedAt = rs.getTimestamp(14);
-                        Duration ackLatency = isFinal(outcome) && publishedAt != null
-                                ? Duration.ofMillis(Math.max(0, System.currentTimeMillis() - publishedAt.getTime())) : null;
-                        return new AnswerEffect(corr, (String) view.get("command_type"), ackLatency, isFinal(outcome) ? view : null);
-                    }
-                }
+            AnswerEffect changed = changeOpenCommand(c, corr, topicKey, outcome, payload);
+            if (changed != null) {
+                return changed;
             }
         }
         // no such command, already ended (a late answer), a repeated accepted, or an answer without an outcome
         String current;
         String type;
-        Timestamp publishedAt;
         try (PreparedStatement ps = c.prepareStatement(
-                "SELECT status, command_type, published_at, traceparent FROM commands WHERE correlation_id = ? FOR UPDATE")) {
+                "SELECT status, command_type, traceparent FROM commands WHERE correlation_id = ? FOR UPDATE")) {
             ps.setString(1, corr);
             try (ResultSet rs = ps.executeQuery()) {
                 if (!rs.next()) {
@@ -402,31 +382,15 @@ public final class CommandService {
                 }
                 current = rs.getString(1);
                 type = rs.getString(2);
-                publishedAt = rs.getTimestamp(3);
-                LOG.info("Command {} answered on {}: {} (was {}, traceparent={})", corr, topicKey, outcome, rs.getString(1),
-                        rs.getString(4));
+                LOG.info("Command {} answered on {}: {} (was {}, traceparent={})", corr, topicKey, outcome, current, rs.getString(3));
             }
         }
-        Duration ackLatency = null;
         boolean open = "pending".equals(current) || "accepted".equals(current);
         if (open && outcome != null && !(outcome.equals("accepted") && current.equals("accepted"))) {
-            try (PreparedStatement ps = c.prepareStatement("""
-                    UPDATE commands SET status = ?, answer = ?::jsonb, answer_topic = ?,
-                           accepted_at = coalesce(accepted_at, now()),
-                           completed_at = CASE WHEN ? = 'accepted' THEN NULL ELSE now() END,
-                           status_reason = ?
-                     WHERE correlation_id = ?
-                    RETURNING pg_notify('kaiser_command', correlation_id)""")) {
-                ps.setString(1, outcome);
-                ps.setString(2, payload);
-                ps.setString(3, topicKey);
-                ps.setString(4, outcome);
-                ps.setString(5, reason(payload));
-                ps.setString(6, corr);
-                ps.execute();
-            }
-            if (isFinal(outcome) && publishedAt != null) {
-                ackLatency = Duration.ofMillis(Math.max(0, System.currentTimeMillis() - publishedAt.getTime()));
+            // not reached while ended commands stay ended; kept so that an answer can never be lost to a race
+            AnswerEffect changed = changeOpenCommand(c, corr, topicKey, outcome, payload);
+            if (changed != null) {
+                return changed;
             }
         } else if (!open) {
             try (PreparedStatement ps = c.prepareStatement("""
@@ -442,7 +406,38 @@ public final class CommandService {
         } else {
             notify(c, corr);
         }
-        return new AnswerEffect(corr, type, ackLatency, null);
+        return new AnswerEffect(corr, type, null, null);
+    }
+
+    /**
+     * Sets an open command's status from its answer (accepted, or ended: applied or failed) and returns the effect
+     * with the command's view when it ended; null when the command is not open or the answer would not change it.
+     */
+    private AnswerEffect changeOpenCommand(Connection c, String corr, String topicKey, String outcome, String payload) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("UPDATE commands SET status = ?, answer = ?::jsonb, answer_topic = ?,"
+                + " accepted_at = coalesce(accepted_at, now()), completed_at = CASE WHEN ? = 'accepted' THEN NULL ELSE now() END,"
+                + " status_reason = ? WHERE correlation_id = ? AND status IN ('pending', 'accepted')"
+                + " AND NOT (status = 'accepted' AND ? = 'accepted')"
+                + " RETURNING " + VIEW_COLUMNS + ", pg_notify('kaiser_command', correlation_id)")) {
+            ps.setString(1, outcome);
+            ps.setString(2, payload);
+            ps.setString(3, topicKey);
+            ps.setString(4, outcome);
+            ps.setString(5, reason(payload));
+            ps.setString(6, corr);
+            ps.setString(7, outcome);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    return null;
+                }
+                Map<String, Object> view = toView(rs);
+                LOG.info("Command {} answered on {}: {} (traceparent={})", corr, topicKey, outcome, view.get("traceparent"));
+                Timestamp publishedAt = rs.getTimestamp(14);
+                Duration ackLatency = isFinal(outcome) && publishedAt != null
+                        ? Duration.ofMillis(Math.max(0, System.currentTimeMillis() - publishedAt.getTime())) : null;
+                return new AnswerEffect(corr, (String) view.get("command_type"), ackLatency, isFinal(outcome) ? view : null);
+            }
+        }
     }
 
     /** After the commit of an applied answer: the ack latency histogram and the requests waiting on this instance. */
