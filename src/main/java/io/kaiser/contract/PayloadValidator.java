@@ -2,8 +2,10 @@ package io.kaiser.contract;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.regex.Pattern;
@@ -11,7 +13,6 @@ import java.util.stream.Collectors;
 
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.StreamReadConstraints;
-import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -30,7 +31,6 @@ import org.apache.camel.Message;
  * On success the body becomes the payload as a {@code Map}; on failure a {@link KaiserRejection} names the reason.
  */
 public final class PayloadValidator {
-    private static final TypeReference<LinkedHashMap<String, Object>> MAP = new TypeReference<>() { };
     /** Header set (with the reason) when a message is valid but needs no processing. */
     public static final String IGNORE = "kaiserIgnore";
 
@@ -40,6 +40,24 @@ public final class PayloadValidator {
     private final Pattern espIdPattern;
     private final ObjectMapper mapper;
     private final Map<String, JsonSchema> schemas = new HashMap<>();
+    private final Map<String, Inbound> inbound = new HashMap<>();
+
+    /** What the check needs of one device-to-server topic, worked out once. */
+    private record Inbound(TopicTable.Topic topic, int levels, int espIdLevel, int gpioLevel, String[] fixed, JsonSchema schema) {
+        static Inbound of(TopicTable.Topic t, JsonSchema schema) {
+            String[] pattern = t.pattern().split("/", -1);
+            int esp = -1;
+            int gpio = -1;
+            for (int i = 0; i < pattern.length; i++) {
+                switch (pattern[i]) {
+                    case "{esp_id}" -> esp = i;
+                    case "{gpio}" -> gpio = i;
+                    default -> { }
+                }
+            }
+            return new Inbound(t, pattern.length, esp, gpio, pattern, schema);
+        }
+    }
 
     public PayloadValidator(TopicTable topics, int maxPayloadBytes, int maxGpio) {
         this.topics = topics;
@@ -57,6 +75,9 @@ public final class PayloadValidator {
             if (t.schema() != null && !schemas.containsKey(t.schema())) {
                 schemas.put(t.schema(), load(factory, t.schema()));
             }
+        }
+        for (TopicTable.Topic t : topics.deviceToServer()) {
+            inbound.put(t.property(), Inbound.of(t, t.schema() == null ? null : schemas.get(t.schema())));
         }
     }
 
@@ -89,12 +110,13 @@ public final class PayloadValidator {
         if (levels.length > 3 && espIdPattern.matcher(levels[3]).matches()) {
             in.setHeader(KaiserHeaders.ESP_ID, levels[3]);
         }
-        if (m.payload().length == 0 && topics.inbound(m.topicKey()).retained()) {
+        Inbound t = inbound(m.topicKey());
+        if (m.payload().length == 0 && t.topic().retained()) {
             // an empty retained message is how a retained topic is cleared (the server clears wills itself)
             in.setHeader(IGNORE, "retained topic cleared");
             return;
         }
-        Parsed parsed = check(m.topicKey(), m.topic(), m.payload());
+        Parsed parsed = check(t, m.topic(), levels, m.payload());
         in.setHeader(KaiserHeaders.ESP_ID, parsed.espId());
         if (parsed.gpio() != null) {
             in.setHeader(KaiserHeaders.GPIO, parsed.gpio());
@@ -102,25 +124,27 @@ public final class PayloadValidator {
         in.setBody(parsed.payload());
     }
 
+    private Inbound inbound(String key) {
+        Inbound t = inbound.get(key);
+        if (t == null) {
+            throw new IllegalArgumentException("no device-to-server topic " + key);
+        }
+        return t;
+    }
+
     /** The result of a successful check. */
     public record Parsed(String espId, Integer gpio, Map<String, Object> payload) { }
 
     public Parsed check(String key, String topic, byte[] payload) {
-        TopicTable.Topic t = topics.inbound(key);
-        String[] levels = topic.split("/", -1);
-        String[] pattern = t.pattern().split("/", -1);
-        if (levels.length != pattern.length) {
-            throw new KaiserRejection("invalid_topic", "topic " + topic + " does not have the shape " + t.pattern());
+        return check(inbound(key), topic, topic.split("/", -1), payload);
+    }
+
+    private Parsed check(Inbound t, String topic, String[] levels, byte[] payload) {
+        if (levels.length != t.levels()) {
+            throw new KaiserRejection("invalid_topic", "topic " + topic + " does not have the shape " + t.topic().pattern());
         }
-        String espId = null;
-        Integer gpio = null;
-        for (int i = 0; i < pattern.length; i++) {
-            switch (pattern[i]) {
-                case "{esp_id}" -> espId = levels[i];
-                case "{gpio}" -> gpio = parseGpio(levels[i]);
-                default -> { }
-            }
-        }
+        String espId = t.espIdLevel() < 0 ? null : levels[t.espIdLevel()];
+        Integer gpio = t.gpioLevel() < 0 ? null : parseGpio(levels[t.gpioLevel()]);
         if (espId == null || !espIdPattern.matcher(espId).matches()) {
             throw new KaiserRejection("invalid_esp_id", "esp_id in topic must match " + espIdPattern.pattern());
         }
@@ -139,17 +163,17 @@ public final class PayloadValidator {
         if (node == null || !node.isObject()) {
             throw new KaiserRejection("not_an_object", "payload must be a JSON object");
         }
-        JsonSchema schema = schemas.get(t.schema());
-        if (schema != null) {
-            Set<ValidationMessage> errors = schema.validate(node);
+        String schemaName = t.topic().schema();
+        if (t.schema() != null) {
+            Set<ValidationMessage> errors = t.schema().validate(node);
             if (!errors.isEmpty()) {
                 String detail = errors.stream().map(ValidationMessage::getMessage).sorted().limit(5).collect(Collectors.joining("; "));
-                throw new KaiserRejection("schema_violation", t.schema() + ": " + detail);
+                throw new KaiserRejection("schema_violation", schemaName + ": " + detail);
             }
         }
-        String unstorable = unstorable(node, "$");
+        String unstorable = unstorable(node);
         if (unstorable != null) {
-            throw new KaiserRejection("schema_violation", t.schema() + ": " + unstorable);
+            throw new KaiserRejection("schema_violation", schemaName + ": $" + unstorable);
         }
         JsonNode payloadEsp = node.get("esp_id");
         if (payloadEsp != null && !payloadEsp.isNull() && !espId.equals(payloadEsp.asText())) {
@@ -159,7 +183,36 @@ public final class PayloadValidator {
         if (gpio != null && payloadGpio != null && payloadGpio.isInt() && payloadGpio.asInt() != gpio && payloadGpio.asInt() != 255) {
             throw new KaiserRejection("gpio_mismatch", "payload gpio " + payloadGpio.asInt() + " differs from topic gpio " + gpio);
         }
-        return new Parsed(espId, gpio, mapper.convertValue(node, MAP));
+        return new Parsed(espId, gpio, toMap(node));
+    }
+
+    /** The tree as plain Java values, the same types Jackson's {@code convertValue(node, Map)} gives, without its round trip. */
+    private static Map<String, Object> toMap(JsonNode object) {
+        Map<String, Object> map = new LinkedHashMap<>(Math.max(4, object.size() * 4 / 3 + 1));
+        var fields = object.fields();
+        while (fields.hasNext()) {
+            var f = fields.next();
+            map.put(f.getKey(), toValue(f.getValue()));
+        }
+        return map;
+    }
+
+    private static Object toValue(JsonNode node) {
+        return switch (node.getNodeType()) {
+            case OBJECT -> toMap(node);
+            case ARRAY -> {
+                List<Object> list = new ArrayList<>(node.size());
+                for (JsonNode child : node) {
+                    list.add(toValue(child));
+                }
+                yield list;
+            }
+            case STRING -> node.textValue();
+            case NUMBER -> node.numberValue();
+            case BOOLEAN -> node.booleanValue();
+            case NULL, MISSING -> null;
+            case BINARY, POJO -> throw new IllegalStateException("unexpected node " + node.getNodeType() + " in a parsed payload");
+        };
     }
 
     /**
@@ -167,31 +220,32 @@ public final class PayloadValidator {
      * Infinity) or a NUL character in a string or key (PostgreSQL text cannot hold U+0000; one such message would
      * fail its whole ingest batch again and again).
      */
-    private static String unstorable(JsonNode node, String path) {
+    private static String unstorable(JsonNode node) {
         if (node.isNumber()) {
-            return Double.isFinite(node.doubleValue()) ? null : path + ": number out of range (not a finite number)";
+            return Double.isFinite(node.doubleValue()) ? null : ": number out of range (not a finite number)";
         }
         if (node.isTextual()) {
-            return node.textValue().indexOf('\u0000') >= 0 ? path + ": NUL character in a string" : null;
+            return node.textValue().indexOf('\u0000') >= 0 ? ": NUL character in a string" : null;
         }
         if (node.isArray()) {
             int i = 0;
             for (JsonNode child : node) {
-                String bad = unstorable(child, path + "[" + i++ + "]");
+                String bad = unstorable(child);
                 if (bad != null) {
-                    return bad;
+                    return "[" + i + "]" + bad;
                 }
+                i++;
             }
         } else if (node.isObject()) {
             var fields = node.fields();
             while (fields.hasNext()) {
                 var f = fields.next();
                 if (f.getKey().indexOf('\u0000') >= 0) {
-                    return path + ": NUL character in a field name";
+                    return ": NUL character in a field name";
                 }
-                String bad = unstorable(f.getValue(), path + "." + f.getKey());
+                String bad = unstorable(f.getValue());
                 if (bad != null) {
-                    return bad;
+                    return "." + f.getKey() + bad;
                 }
             }
         }
@@ -200,7 +254,7 @@ public final class PayloadValidator {
 
     private Integer parseGpio(String level) {
         int gpio;
-        if (!level.matches("[0-9]{1,9}")) {
+        if (!isDigits(level, 9)) {
             throw new KaiserRejection("unknown_gpio", "gpio '" + abbreviate(level) + "' in topic is not a number");
         }
         try {
@@ -212,6 +266,19 @@ public final class PayloadValidator {
             throw new KaiserRejection("unknown_gpio", "gpio " + gpio + " in topic is outside 0.." + maxGpio);
         }
         return gpio;
+    }
+
+    private static boolean isDigits(String s, int maxLength) {
+        if (s.isEmpty() || s.length() > maxLength) {
+            return false;
+        }
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c < '0' || c > '9') {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static String firstLine(String s) {
