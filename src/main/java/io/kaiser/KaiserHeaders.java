@@ -16,6 +16,12 @@ public final class KaiserHeaders {
     public static final String RECEIVED_AT = "kaiserReceivedAt";
     /** Whether the broker delivered the message as retained. */
     public static final String RETAINED = "kaiserRetained";
+    /** Exchange property of an ingest batch: its sensor readings, written when the batch ends. */
+    public static final String TELEMETRY_BATCH = "kaiserTelemetry";
+    /** Exchange property of an ingest batch: its heartbeats, applied when the batch ends. */
+    public static final String HEARTBEAT_BATCH = "kaiserHeartbeats";
+    /** Exchange property of an ingest batch: its device answers, applied when the batch ends. */
+    public static final String ANSWER_BATCH = "kaiserAnswers";
     /** The raw message being processed, for the dead letter. */
     public static final String INBOUND = "kaiserInbound";
     /** Event type of a live (WebSocket) event. */

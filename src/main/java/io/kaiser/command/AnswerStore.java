@@ -12,6 +12,10 @@ import javax.sql.DataSource;
 
 import io.kaiser.ingest.IngestRows;
 import io.kaiser.live.LiveEvent;
+import org.apache.camel.Header;
+import org.apache.camel.ExchangeProperty;
+import org.apache.camel.Body;
+import io.kaiser.KaiserHeaders;
 
 /**
  * Device answers of one ingest batch (acks, responses, outcomes), stored and applied in one transaction when the
@@ -58,7 +62,9 @@ public final class AnswerStore {
     }
 
     /** Adds one validated answer to the batch (nothing is written yet). */
-    public void add(Batch batch, String topicKey, String espId, Integer gpio, Map<String, Object> payload, long receivedAt, String ingestPos) {
+    public void add(@ExchangeProperty(KaiserHeaders.ANSWER_BATCH) Batch batch, @Header(KaiserHeaders.TOPIC_KEY) String topicKey,
+                    @Header(KaiserHeaders.ESP_ID) String espId, @Header(KaiserHeaders.GPIO) Integer gpio, @Body Map<String, Object> payload,
+                    @Header(KaiserHeaders.RECEIVED_AT) long receivedAt, @Header(KaiserHeaders.INGEST_POS) String ingestPos) {
         batch.answers.add(new Answer(rows.answerKey(topicKey, espId, payload, ingestPos),
                 rows.answer(topicKey, espId, gpio, payload, receivedAt, ingestPos), payload));
     }

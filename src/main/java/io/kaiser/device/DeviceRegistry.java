@@ -20,6 +20,8 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.kaiser.api.ApiProblem;
 import io.kaiser.live.LiveEvent;
+import org.apache.camel.Header;
+import io.kaiser.KaiserHeaders;
 
 /**
  * Registration and liveness of devices: heartbeat and its ACK, session announce, LWT, heartbeat timeout,
@@ -139,7 +141,7 @@ public final class DeviceRegistry {
     }
 
     /** Rejects messages of devices that never sent a heartbeat (they have no row to belong to). */
-    public void requireKnown(String espId) throws SQLException {
+    public void requireKnown(@Header(KaiserHeaders.ESP_ID) String espId) throws SQLException {
         PendingHeartbeats pending = known.contains(espId) ? null : registering.get(espId);
         if (pending != null) {
             pending.store();

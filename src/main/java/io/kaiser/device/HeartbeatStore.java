@@ -15,6 +15,10 @@ import java.util.TreeSet;
 import javax.sql.DataSource;
 
 import io.kaiser.live.LiveEvent;
+import org.apache.camel.Header;
+import org.apache.camel.ExchangeProperty;
+import org.apache.camel.Body;
+import io.kaiser.KaiserHeaders;
 
 /**
  * Heartbeats of one ingest batch, applied together: the devices' rows are locked with one query, the registration
@@ -90,7 +94,9 @@ public final class HeartbeatStore {
     }
 
     /** Adds one validated heartbeat to the batch (nothing is written yet). */
-    public void add(Batch batch, String espId, Map<String, Object> payload, long receivedAt, String ingestPos) {
+    public void add(@ExchangeProperty(KaiserHeaders.HEARTBEAT_BATCH) Batch batch, @Header(KaiserHeaders.ESP_ID) String espId,
+                    @Body Map<String, Object> payload, @Header(KaiserHeaders.RECEIVED_AT) long receivedAt,
+                    @Header(KaiserHeaders.INGEST_POS) String ingestPos) {
         batch.pending.add(new Heartbeat(espId, payload, receivedAt, ingestPos, DeviceRegistry.json(payload)));
         if (!registry.isKnownCached(espId)) {
             registry.registering(espId, () -> storePending(batch));

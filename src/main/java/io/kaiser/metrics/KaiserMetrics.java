@@ -21,6 +21,8 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.apache.camel.Header;
+import io.kaiser.KaiserHeaders;
 
 /**
  * Kaiser's own meters in Prometheus form ({@code GET /api/v1/metrics}): messages ingested per topic, dead letters
@@ -57,7 +59,7 @@ public final class KaiserMetrics implements AutoCloseable {
     }
 
     /** One valid message of this topic went into its route. */
-    public void ingested(String topicKey) {
+    public void ingested(@Header(KaiserHeaders.TOPIC_KEY) String topicKey) {
         ingested.computeIfAbsent(topicKey == null ? "unknown" : topicKey, k -> Counter.builder("kaiser_ingested_messages")
                 .description("device messages accepted by the contract, per topic").tag("topic", k).register(registry)).increment();
     }

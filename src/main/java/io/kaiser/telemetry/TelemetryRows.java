@@ -7,6 +7,10 @@ import java.util.List;
 import java.util.Map;
 
 import io.kaiser.live.LiveEvent;
+import org.apache.camel.Header;
+import org.apache.camel.ExchangeProperty;
+import org.apache.camel.Body;
+import io.kaiser.KaiserHeaders;
 
 /**
  * Turns sensor readings into {@code sensor_data} rows. The device's own {@code value} is only a preview; the
@@ -68,13 +72,15 @@ public final class TelemetryRows {
     }
 
     /** One {@code sensor/{gpio}/data} message. */
-    public void reading(Batch batch, String espId, Map<String, Object> p, long receivedAt) {
+    public void reading(@ExchangeProperty(KaiserHeaders.TELEMETRY_BATCH) Batch batch, @Header(KaiserHeaders.ESP_ID) String espId,
+                        @Body Map<String, Object> p, @Header(KaiserHeaders.RECEIVED_AT) long receivedAt) {
         batch.rows.add(row(espId, p, null, receivedAt));
     }
 
     /** One {@code sensor/batch} message: each reading becomes a row, defaulting to the batch's ts. */
     @SuppressWarnings("unchecked")
-    public void readings(Batch batch, String espId, Map<String, Object> p, long receivedAt) {
+    public void readings(@ExchangeProperty(KaiserHeaders.TELEMETRY_BATCH) Batch batch, @Header(KaiserHeaders.ESP_ID) String espId,
+                         @Body Map<String, Object> p, @Header(KaiserHeaders.RECEIVED_AT) long receivedAt) {
         for (Object r : (List<Object>) p.get("readings")) {
             batch.rows.add(row(espId, (Map<String, Object>) r, p.get("ts"), receivedAt));
         }
