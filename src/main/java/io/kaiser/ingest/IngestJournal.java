@@ -39,6 +39,7 @@ public final class IngestJournal implements AutoCloseable {
     private static final String SEGMENT_PREFIX = "segment-";
     private static final String SEGMENT_SUFFIX = ".log";
     private static final int HEADER = 8;
+    private static final int READ_CHUNK = 256 * 1024;
 
     private final Path dir;
     private final String origin;
@@ -221,53 +222,70 @@ public final class IngestJournal implements AutoCloseable {
         List<InboundMessage> out = new ArrayList<>(Math.min(max, 1024));
         long pos = from;
         long limit = end;
+        int chunkSize = READ_CHUNK;
+        ByteBuffer chunk = null;
         try {
-            ByteBuffer header = ByteBuffer.allocate(HEADER);
+            // records are read a chunk at a time (one pread for many records), never past the end seen on entry
             while (out.size() < max && pos < limit) {
-                Map.Entry<Long, FileChannel> seg;
+                long base;
+                FileChannel ch;
+                Long nextBase;
                 appendLock.lock();
                 try {
-                    seg = segments.floorEntry(pos);
+                    Map.Entry<Long, FileChannel> seg = segments.floorEntry(pos);
+                    if (seg == null) {
+                        throw new IllegalStateException("journal position " + pos + " is before the oldest segment");
+                    }
+                    base = seg.getKey();
+                    ch = seg.getValue();
+                    nextBase = segments.higherKey(base);
                 } finally {
                     appendLock.unlock();
                 }
-                if (seg == null) {
-                    throw new IllegalStateException("journal position " + pos + " is before the oldest segment");
-                }
-                FileChannel ch = seg.getValue();
-                long at = pos - seg.getKey();
-                if (at >= ch.size()) {
-                    // end of a rolled segment: continue in the next one
-                    Long next;
-                    appendLock.lock();
-                    try {
-                        next = segments.higherKey(seg.getKey());
-                    } finally {
-                        appendLock.unlock();
-                    }
-                    if (next == null) {
+                // a rolled segment ends where the next one begins
+                long segmentLimit = (nextBase == null ? limit : Math.min(limit, nextBase)) - base;
+                long at = pos - base;
+                if (at >= segmentLimit) {
+                    if (nextBase == null) {
                         break;
                     }
-                    pos = next;
+                    pos = nextBase;
                     continue;
                 }
-                header.clear();
-                readFully(ch, header, at);
-                header.flip();
-                int len = header.getInt();
-                header.getInt();
-                ByteBuffer body = ByteBuffer.allocate(len);
-                readFully(ch, body, at + HEADER);
-                body.flip();
-                long receivedAt = body.getLong();
-                int qos = body.get();
-                boolean retained = body.get() == 1;
-                String key = string(body, body.getShort());
-                String topic = string(body, body.getShort());
-                byte[] payload = new byte[body.getInt()];
-                body.get(payload);
-                pos += HEADER + len;
-                out.add(new InboundMessage(seg.getKey() + at, key, topic, qos, retained, receivedAt, payload, pos, origin));
+                int want = (int) Math.min(segmentLimit - at, chunkSize);
+                if (chunk == null || chunk.capacity() < want) {
+                    chunk = ByteBuffer.allocate(chunkSize);
+                }
+                chunk.clear().limit(want);
+                readFully(ch, chunk, at);
+                chunk.flip();
+                while (out.size() < max && chunk.remaining() >= HEADER) {
+                    int start = chunk.position();
+                    int len = chunk.getInt(start);
+                    if (chunk.remaining() < HEADER + len) {
+                        break;
+                    }
+                    chunk.position(start + HEADER);
+                    long receivedAt = chunk.getLong();
+                    int qos = chunk.get();
+                    boolean retained = chunk.get() == 1;
+                    String key = string(chunk, chunk.getShort());
+                    String topic = string(chunk, chunk.getShort());
+                    byte[] payload = new byte[chunk.getInt()];
+                    chunk.get(payload);
+                    chunk.position(start + HEADER + len);
+                    long position = pos;
+                    pos += HEADER + len;
+                    out.add(new InboundMessage(position, key, topic, qos, retained, receivedAt, payload, pos, origin));
+                }
+                if (chunk.position() == 0 && out.size() < max) {
+                    int record = HEADER + chunk.getInt(0);
+                    if (record <= want) {
+                        throw new IllegalStateException("journal record at " + pos + " is cut short");
+                    }
+                    // a record larger than the chunk: read again with room for it
+                    chunkSize = record;
+                }
             }
         } catch (IOException e) {
             throw new UncheckedIOException("ingest journal read failed", e);

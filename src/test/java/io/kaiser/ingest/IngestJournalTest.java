@@ -76,6 +76,32 @@ class IngestJournalTest {
     }
 
     @Test
+    void should_read_records_across_read_chunks_including_one_larger_than_a_chunk() throws Exception {
+        try (IngestJournal j = new IngestJournal(dir, 64L << 20)) {
+            byte[] big = new byte[600 * 1024];
+            java.util.Arrays.fill(big, (byte) 'x');
+            List<Long> positions = new java.util.ArrayList<>();
+            for (int i = 0; i < 3000; i++) {
+                positions.add(append(j, i));
+                if (i == 1500) {
+                    positions.add(j.append("sensor-data", "kaiser/god/esp/ESP_1/sensor/4/data", 1, false, 1L, big));
+                }
+            }
+            List<InboundMessage> read = new java.util.ArrayList<>();
+            long pos = j.checkpoint();
+            while (pos < j.end()) {
+                List<InboundMessage> batch = j.read(pos, 1000, 0);
+                read.addAll(batch);
+                pos = batch.get(batch.size() - 1).next();
+            }
+            assertThat(read).extracting(InboundMessage::position).containsExactlyElementsOf(positions);
+            assertThat(read.get(1501).payload()).isEqualTo(big);
+            assertThat(read.get(1502).payloadText()).isEqualTo("{\"i\":1501}");
+            assertThat(read.get(3000).next()).isEqualTo(j.end());
+        }
+    }
+
+    @Test
     void should_replay_exactly_the_uncommitted_records_after_reopen() throws Exception {
         long committedUpTo;
         try (IngestJournal j = new IngestJournal(dir, 1 << 20)) {
