@@ -356,6 +356,11 @@ final class Bench {
             List<String> cmd = new ArrayList<>();
             cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
             cmd.addAll(jvmArgs);
+            // extra JVM options for the server, e.g. an -agentpath for async-profiler (bench/README.md)
+            String extra = System.getenv("KAISER_BENCH_SERVER_OPTS");
+            if (extra != null && !extra.isBlank()) {
+                cmd.addAll(List.of(extra.trim().split("\\s+")));
+            }
             Map<String, String> p = new LinkedHashMap<>();
             p.put("kaiser.id", kaiserId);
             p.put("kaiser.instance-id", kaiserId);

@@ -37,6 +37,10 @@ public final class IngestBench {
             + " raw_value, value, unit, quality, processing_mode, zone_id, subzone_id, seq) VALUES (?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)"
             + " ON CONFLICT ON CONSTRAINT sensor_data_reading_uq DO NOTHING";
 
+    static int warmupSeconds = 15;
+    /** Rows per batch of the database baselines: Kaiser's default {@code kaiser.ingest.batch-size}. */
+    static final int DB_BATCH = 2000;
+
     record Result(String name, long sent, long delivered, double seconds, double rate, double[] latency, double cpuPct, double rssMb,
                   double peakRssMb, String note) {
     }
@@ -51,6 +55,8 @@ public final class IngestBench {
         int devices = Bench.intArg(a, "devices", 20);
         int seconds = Bench.intArg(a, "seconds", 20);
         int window = Bench.intArg(a, "window", 8);
+        // the JVM's JIT compiler took a third of the server's CPU for the first ~20 s of load: measure past it
+        warmupSeconds = Bench.intArg(a, "warmup-s", Math.max(1, Math.min(15, seconds * 3 / 4)));
         boolean nodered = Boolean.parseBoolean(a.getOrDefault("nodered", "true"));
         boolean profile = Boolean.parseBoolean(a.getOrDefault("profile", "false"));
         int paced = Bench.intArg(a, "paced-rate", 500);
@@ -115,7 +121,7 @@ public final class IngestBench {
                 + " devices, a fixed total rate, `--paced-rate`) show it without a backlog. CPU is user+system time from"
                 + " `/proc/<pid>/stat` over the same interval; RSS is `VmRSS` at the end and `VmHWM`. The drain subscriber runs in the"
                 + " bench JVM (no CPU/RSS of its own is shown); the database baselines write pre-built rows from the bench JVM, one"
-                + " connection, 500 rows per batch and transaction (Kaiser's `kaiser.ingest.batch-size`).\n");
+                + " connection, " + DB_BATCH + " rows per batch and transaction (Kaiser's `kaiser.ingest.batch-size`).\n");
         Bench.publish(a.getOrDefault("section", "ingest"), a.getOrDefault("title", "Ingest"), command, body.toString());
         return results;
     }
@@ -133,6 +139,10 @@ public final class IngestBench {
         sub.connect(o).waitForCompletion(5000);
         sub.subscribe("kaiser/" + kid + "/esp/+/sensor/+/data", 1).waitForCompletion(5000);
         try (LoadGenerator load = new LoadGenerator(broker.url(), kid, devices, window, (esp, s) -> "kaiser/" + kid + "/esp/" + esp + "/" + s)) {
+            long warm = load.run(Duration.ofSeconds(warmupSeconds));
+            settle(System.nanoTime(), warm, count::get);
+            load.sent.set(0);
+            count.set(0);
             long t0 = System.nanoTime();
             long sent = load.run(Duration.ofSeconds(seconds));
             double[] done = settle(t0, sent, count::get);
@@ -190,7 +200,7 @@ public final class IngestBench {
                 StringBuilder sb = new StringBuilder();
                 while (System.nanoTime() < end) {
                     sb.setLength(0);
-                    for (int i = 0; i < 500; i++, ts++) {
+                    for (int i = 0; i < DB_BATCH; i++, ts++) {
                         java.time.Instant now = java.time.Instant.now();
                         long micros = now.getEpochSecond() * 1_000_000L + now.getNano() / 1000;
                         String esp = String.format("ESP_B%04d", i % 20);
@@ -221,13 +231,13 @@ public final class IngestBench {
                         ps.executeBatch();
                     }
                     c.commit();
-                    rows += 500;
+                    rows += DB_BATCH;
                 }
             }
             double secs = (System.nanoTime() - t0) / 1e9;
             long stored = Bench.count(db, "SELECT count(*) FROM sensor_data");
             System.err.printf("%s: %d rows in %.1f s%n", copy ? "copy" : "jdbc", stored, secs);
-            return new Result(copy ? "COPY loop (500 rows per COPY, database limit)" : "JDBC batch (multi-row INSERT .. ON CONFLICT, database limit)",
+            return new Result(copy ? "COPY loop (" + DB_BATCH + " rows per COPY, database limit)" : "JDBC batch (multi-row INSERT .. ON CONFLICT, database limit)",
                     -1, stored, secs, stored / secs, Bench.latencyMs(db), -1, -1, -1, "rows built in the bench JVM, no MQTT");
         } finally {
             Bench.dropDatabase(db);
@@ -252,7 +262,7 @@ public final class IngestBench {
                 if (!Bench.await(Duration.ofSeconds(30), () -> Bench.count(db, "SELECT count(*) FROM devices WHERE status = 'online'") >= devices)) {
                     throw new IllegalStateException("devices not online, see " + server.log);
                 }
-                long base = warmUp(load, db, seconds);
+                long base = warmUp(load, db);
                 Bench.installLatencyProbe(db);
                 double cpu0 = Bench.cpuSeconds(server.pid());
                 long wall0 = System.currentTimeMillis();
@@ -300,10 +310,10 @@ public final class IngestBench {
                 cpu / done[0] * 100, Bench.rssMb(pid), Bench.peakRssMb(pid), "latency without a backlog");
     }
 
-    /** JIT warm-up: a short load (a quarter of the run, 1..5 s), worked off; returns the rows stored so far. */
-    static long warmUp(LoadGenerator load, String db, int seconds) throws InterruptedException {
+    /** JIT warm-up: the same load for {@code --warmup-s}, worked off; returns the rows stored so far. */
+    static long warmUp(LoadGenerator load, String db) throws InterruptedException {
         long pre = Bench.count(db, "SELECT count(*) FROM sensor_data");
-        long sent = load.run(Duration.ofSeconds(Math.max(1, Math.min(5, seconds / 4))));
+        long sent = load.run(Duration.ofSeconds(warmupSeconds));
         settle(System.nanoTime(), pre + sent, () -> Bench.count(db, "SELECT count(*) FROM sensor_data"));
         load.sent.set(0);
         return Bench.count(db, "SELECT count(*) FROM sensor_data");
@@ -363,7 +373,7 @@ public final class IngestBench {
             if (!ready) {
                 throw new IllegalStateException("Node-RED flow did not store a probe reading, see " + dir.resolve("node-red.log"));
             }
-            long base = warmUp(load, db, seconds);
+            long base = warmUp(load, db);
             Bench.installLatencyProbe(db);
             double cpu0 = Bench.cpuSeconds(p.pid());
             long t0 = System.nanoTime();
