@@ -148,6 +148,8 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
     int commandMaxWait;
     @PropertyInject(value = "kaiser.command.wait-threads", defaultValue = "4")
     int commandWaitThreads;
+    @PropertyInject(value = "kaiser.http.worker-threads", defaultValue = "200")
+    int httpWorkerThreads;
     @PropertyInject("kaiser.telemetry.max-future-skew-seconds")
     long maxFutureSkew;
     @PropertyInject(value = "kaiser.mqtt.client-id.provisioning", defaultValue = "")
@@ -156,6 +158,15 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
     long provisioningTimeout;
     @PropertyInject(value = "kaiser.provisioning.on-approve", defaultValue = "false")
     boolean provisioningOnApprove;
+
+    /**
+     * Camel's platform-http-vertx runs every request on a Vert.x worker thread, which stays parked while the request
+     * waits for its command ({@code Prefer: wait}): the pool bounds how many requests are served or waiting at once.
+     */
+    @BindToRegistry
+    public io.vertx.core.VertxOptions vertxOptions() {
+        return once("vertxOptions", () -> new io.vertx.core.VertxOptions().setWorkerPoolSize(httpWorkerThreads));
+    }
 
     @BindToRegistry
     public TopicTable topicTable() {

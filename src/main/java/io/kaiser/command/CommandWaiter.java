@@ -28,9 +28,10 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Answers a command request: 202 at once, or with {@code Prefer: wait=N} 200 when the command ends (applied,
- * failed, expired) or 504 when it has not ended after N seconds. Waiting holds no thread and no database
- * connection: a future per waiting request, completed by a PostgreSQL LISTEN on {@code kaiser_command} (so an
- * answer processed by another server instance completes it too) or by a timer.
+ * failed, expired) or 504 when it has not ended after N seconds. The waiter holds no thread of its own and no
+ * database connection: a future per waiting request, completed by a PostgreSQL LISTEN on {@code kaiser_command} (so
+ * an answer processed by another server instance completes it too) or by a timer. (Camel's platform-http-vertx runs
+ * the route on a Vert.x worker thread and parks it until this processor calls back: {@code kaiser.http.worker-threads}.)
  */
 public final class CommandWaiter extends AsyncProcessorSupport implements AsyncProcessor {
     private static final Logger LOG = LoggerFactory.getLogger(CommandWaiter.class);
