@@ -34,7 +34,6 @@ public final class PayloadValidator {
     /** Header set (with the reason) when a message is valid but needs no processing. */
     public static final String IGNORE = "kaiserIgnore";
 
-    private final TopicTable topics;
     private final int maxPayloadBytes;
     private final int maxGpio;
     private final Pattern espIdPattern;
@@ -43,7 +42,7 @@ public final class PayloadValidator {
     private final Map<String, Inbound> inbound = new HashMap<>();
 
     /** What the check needs of one device-to-server topic, worked out once. */
-    private record Inbound(TopicTable.Topic topic, int levels, int espIdLevel, int gpioLevel, String[] fixed, JsonSchema schema) {
+    private record Inbound(TopicTable.Topic topic, int levels, int espIdLevel, int gpioLevel, JsonSchema schema) {
         static Inbound of(TopicTable.Topic t, JsonSchema schema) {
             String[] pattern = t.pattern().split("/", -1);
             int esp = -1;
@@ -55,12 +54,11 @@ public final class PayloadValidator {
                     default -> { }
                 }
             }
-            return new Inbound(t, pattern.length, esp, gpio, pattern, schema);
+            return new Inbound(t, pattern.length, esp, gpio, schema);
         }
     }
 
     public PayloadValidator(TopicTable topics, int maxPayloadBytes, int maxGpio) {
-        this.topics = topics;
         this.maxPayloadBytes = maxPayloadBytes;
         this.maxGpio = maxGpio;
         this.espIdPattern = Pattern.compile(topics.espIdPattern());
