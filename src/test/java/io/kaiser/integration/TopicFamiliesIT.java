@@ -50,7 +50,8 @@ class TopicFamiliesIT {
                 Arguments.of("sensor-data", "SELECT count(*) FROM sensor_data WHERE esp_id = '%s'", "sensor_data"),
                 Arguments.of("sensor-batch", "SELECT count(*) FROM sensor_data WHERE esp_id = '%s'", "sensor_data"),
                 Arguments.of("sensor-response", "SELECT count(*) FROM device_answers WHERE esp_id = '%s' AND topic_key = 'sensor-response'", null),
-                Arguments.of("actuator-status", "SELECT count(*) FROM actuator_states WHERE esp_id = '%s'", "actuator_status"),
+                Arguments.of("actuator-status", "SELECT count(*) FROM actuator_states s JOIN actuator_history h USING (esp_id, gpio)"
+                        + " WHERE s.esp_id = '%s' AND h.event = 'status'", "actuator_status"),
                 Arguments.of("actuator-response", "SELECT count(*) FROM actuator_history h JOIN device_answers a USING (esp_id)"
                         + " WHERE h.esp_id = '%s' AND h.event = 'response' AND a.topic_key = 'actuator-response'", "actuator_response"),
                 Arguments.of("actuator-alert", "SELECT count(*) FROM actuator_history WHERE esp_id = '%s' AND event = 'alert'", "actuator_alert"),
