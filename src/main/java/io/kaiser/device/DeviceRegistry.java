@@ -193,22 +193,13 @@ public final class DeviceRegistry {
     public List<LiveEvent> sessionAnnounce(String espId, Map<String, Object> payload, String ingestPos) throws SQLException {
         Object epoch = payload.containsKey("handover_epoch") ? payload.get("handover_epoch") : payload.get("session_epoch");
         int e = epoch instanceof Number n ? n.intValue() : 1;
-        try (Connection c = dataSource.getConnection()) {
-            // the epoch and its event in one transaction: one commit per announce (a fleet powering on sends thousands)
-            c.setAutoCommit(false);
-            try {
-                int rows = update(c, "UPDATE devices SET handover_epoch = ? WHERE esp_id = ?", e, espId);
-                if (rows > 0) {
-                    deviceEvent(c, ingestPos, espId, "session_announce", payload);
-                }
-                c.commit();
-            } catch (SQLException | RuntimeException ex) {
-                c.rollback();
-                throw ex;
-            } finally {
-                c.setAutoCommit(true);
+        // the epoch and its event in one transaction: one commit per announce (a fleet powering on sends thousands)
+        inTransaction(c -> {
+            if (update(c, "UPDATE devices SET handover_epoch = ? WHERE esp_id = ?", e, espId) > 0) {
+                deviceEvent(c, ingestPos, espId, "session_announce", payload);
             }
-        }
+            return null;
+        });
         Map<String, Object> d = new LinkedHashMap<>();
         d.put("esp_id", espId);
         d.put("handover_epoch", e);
