@@ -124,6 +124,9 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
     long heartbeatTimeout;
     @PropertyInject("kaiser.heartbeat.ack-max-age-ms")
     long ackMaxAge;
+
+    @PropertyInject(value = "kaiser.heartbeat.data-refresh-seconds", defaultValue = "60")
+    long dataRefresh;
     @PropertyInject("kaiser.lwt.flapping-window-seconds")
     long flappingWindow;
     @PropertyInject("kaiser.lwt.flapping-threshold")
@@ -232,6 +235,7 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
                 Duration.ofSeconds(rejectionCooldown), Duration.ofSeconds(heartbeatTimeout), Duration.ofSeconds(flappingWindow),
                 flappingThreshold);
         registry.setAckMaxAge(Duration.ofMillis(ackMaxAge));
+        registry.setDataRefresh(Duration.ofSeconds(dataRefresh));
         LiveEventHub live = liveEvents();
         registry.setTakeoverGrace(Duration.ofMillis(takeoverGraceMs), live::publish);
         return registry;

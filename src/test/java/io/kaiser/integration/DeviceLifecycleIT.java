@@ -157,6 +157,29 @@ class DeviceLifecycleIT {
     }
 
     @Test
+    void should_keep_a_device_that_only_sends_data_online_and_time_it_out_when_the_data_stops() throws Exception {
+        assertThat(heartbeat("ESP_AUTODATA")).containsEntry("status", "online");
+        java.util.concurrent.atomic.AtomicInteger seq = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.ScheduledExecutorService sensor = java.util.concurrent.Executors.newSingleThreadScheduledExecutor();
+        try {
+            // no more heartbeats, a reading every 200 ms: the 2 s timeout must not fire while they come
+            sensor.scheduleAtFixedRate(() -> {
+                int n = seq.incrementAndGet();
+                device.publish(server.topic("ESP_AUTODATA", "sensor/4/data"), "{\"esp_id\":\"ESP_AUTODATA\",\"seq\":" + n
+                        + ",\"gpio\":4,\"sensor_type\":\"ds18b20\",\"raw\":356,\"value\":22.25,\"unit\":\"°C\",\"quality\":\"good\",\"ts\":"
+                        + (1735818000 + n) + "}", 1);
+            }, 0, 200, java.util.concurrent.TimeUnit.MILLISECONDS);
+            await().during(Duration.ofSeconds(5)).atMost(Duration.ofSeconds(7)).untilAsserted(() ->
+                    assertThat(Http.get(server.baseUrl() + "/esp/devices/ESP_AUTODATA").json()).containsEntry("status", "online"));
+        } finally {
+            sensor.shutdownNow();
+        }
+        assertThat(server.count("SELECT count(*) FROM sensor_data WHERE esp_id = 'ESP_AUTODATA'")).isGreaterThan(10);
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
+                assertThat(Http.get(server.baseUrl() + "/esp/devices/ESP_AUTODATA").json()).containsEntry("status", "offline"));
+    }
+
+    @Test
     void should_publish_retained_server_status_online() {
         try (MqttTestClient observer = new MqttTestClient(server.mqttUrl())) {
             observer.subscribe("kaiser/" + server.kaiserId() + "/server/status", 1);
