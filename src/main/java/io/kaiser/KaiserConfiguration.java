@@ -14,6 +14,7 @@ import io.kaiser.contract.PayloadValidator;
 import io.kaiser.contract.TopicTable;
 import io.kaiser.db.Database;
 import io.kaiser.device.DeviceRegistry;
+import io.kaiser.ingest.DeferredWrites;
 import io.kaiser.ingest.IngestDrainer;
 import io.kaiser.ingest.IngestJournal;
 import io.kaiser.ingest.IngestReceiver;
@@ -223,6 +224,12 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
     @BindToRegistry
     public io.kaiser.telemetry.TelemetryWriter telemetryWriter() {
         return once("telemetryWriter", () -> new io.kaiser.telemetry.TelemetryWriter(dataSource()));
+    }
+
+    /** Rows written once per ingest batch (routes/ingest.camel.yaml, diagnostics and heartbeat metrics). */
+    @BindToRegistry
+    public DeferredWrites deferredWrites() {
+        return once("deferredWrites", DeferredWrites::new);
     }
 
     @BindToRegistry

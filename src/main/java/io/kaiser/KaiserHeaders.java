@@ -22,6 +22,8 @@ public final class KaiserHeaders {
     public static final String HEARTBEAT_BATCH = "kaiserHeartbeats";
     /** Exchange property of an ingest batch: its device answers, applied when the batch ends. */
     public static final String ANSWER_BATCH = "kaiserAnswers";
+    /** Exchange property of an ingest batch: rows of the families that write once per batch ({@code DeferredWrites}). */
+    public static final String DEFERRED_WRITES = "kaiserDeferredWrites";
     /** The raw message being processed, for the dead letter. */
     public static final String INBOUND = "kaiserInbound";
     /** Event type of a live (WebSocket) event. */

@@ -8,7 +8,10 @@ import java.util.Set;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.kaiser.KaiserHeaders;
 import io.kaiser.live.LiveEvent;
+import org.apache.camel.Body;
+import org.apache.camel.Header;
 
 /**
  * Maps validated device payloads to the rows the YAML routes insert with camel-sql (named parameters), and
@@ -219,11 +222,39 @@ public final class IngestRows {
         return List.of(LiveEvent.of(type, (String) row.get("esp_id"), d));
     }
 
+    /**
+     * A device's payload kept as JSON (diagnostics snapshot, heartbeat metrics, queue pressure event): esp_id,
+     * ingest_pos, the payload as {@code json} for the statement and as {@code payload} for the live event.
+     */
+    public Map<String, Object> payloadRow(@Header(KaiserHeaders.ESP_ID) String espId, @Header(KaiserHeaders.INGEST_POS) String pos,
+            @Body Map<String, Object> p) {
+        Map<String, Object> row = new LinkedHashMap<>();
+        row.put("esp_id", espId);
+        row.put("ingest_pos", pos);
+        row.put("json", json(p));
+        row.put("payload", p);
+        return row;
+    }
+
     /** A live event straight from a payload, with the topic's esp_id. */
     public List<LiveEvent> payloadEvent(String type, String espId, Map<String, Object> p) {
+        return List.of(payloadLiveEvent(type, espId, p));
+    }
+
+    /** The live events of {@link #payloadRow payload rows}, once they are written. */
+    @SuppressWarnings("unchecked")
+    public List<LiveEvent> payloadEvents(String type, List<Map<String, Object>> rows) {
+        List<LiveEvent> events = new java.util.ArrayList<>(rows.size());
+        for (Map<String, Object> row : rows) {
+            events.add(payloadLiveEvent(type, (String) row.get("esp_id"), (Map<String, Object>) row.get("payload")));
+        }
+        return events;
+    }
+
+    private static LiveEvent payloadLiveEvent(String type, String espId, Map<String, Object> p) {
         Map<String, Object> d = new LinkedHashMap<>(p);
         d.put("esp_id", espId);
-        return List.of(LiveEvent.of(type, espId, d));
+        return LiveEvent.of(type, espId, d);
     }
 
     static int severity(Object s) {

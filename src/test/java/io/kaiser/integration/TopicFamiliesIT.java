@@ -15,6 +15,7 @@ import io.kaiser.support.LiveClient;
 import io.kaiser.support.MqttTestClient;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -100,6 +101,43 @@ class TopicFamiliesIT {
             }
         }
         assertThat(server.count("SELECT count(*) FROM dead_letters WHERE esp_id = '" + esp + "'")).as("dead letters of " + key).isZero();
+    }
+
+    /**
+     * Diagnostics snapshots and queue pressure events are written once per ingest batch (deferred writes): however the
+     * stream falls into batches, every device keeps its latest snapshot and every event is stored once.
+     */
+    @Test
+    void should_keep_each_devices_latest_snapshot_when_many_are_written_together() throws Exception {
+        String[] esps = {"ESP_DIAGMANY1", "ESP_DIAGMANY2", "ESP_DIAGMANY3"};
+        for (String esp : esps) {
+            registerOnline(esp);
+        }
+        TopicTable.Topic diagnostics = new TopicTable().inbound("diagnostics");
+        TopicTable.Topic pressure = new TopicTable().inbound("queue-pressure");
+        String pressureVector;
+        try (Stream<Path> files = Files.list(Path.of("contract/vectors", pressure.schema()))) {
+            pressureVector = Files.readString(files.filter(p -> p.toString().endsWith(".json")).sorted().findFirst().orElseThrow());
+        }
+        int snapshots = 200;
+        for (int i = 1; i <= snapshots; i++) {
+            for (String esp : esps) {
+                device.publish(diagnostics.topic(server.kaiserId(), esp, null),
+                        "{\"ts\":1735818060,\"esp_id\":\"" + esp + "\",\"heap_free\":" + i + ",\"wifi_rssi\":-60,\"uptime_seconds\":" + i + "}", 1);
+            }
+            if (i % 50 == 0) {
+                device.publish(pressure.topic(server.kaiserId(), esps[0], null), pressureVector.replace("ESP_A1B2C3", esps[0]), pressure.qos());
+            }
+        }
+        for (String esp : esps) {
+            await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(server.count(
+                    "SELECT count(*) FROM devices WHERE esp_id = '" + esp + "' AND (diagnostics->>'heap_free')::int = " + snapshots))
+                    .as(esp + " keeps the last snapshot").isEqualTo(1));
+        }
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(server.count(
+                "SELECT count(*) FROM device_events WHERE esp_id = '" + esps[0] + "' AND event_type = 'queue_pressure'"))
+                .as("queue pressure events").isEqualTo(snapshots / 50));
+        assertThat(server.count("SELECT count(*) FROM dead_letters WHERE esp_id LIKE 'ESP_DIAGMANY%'")).isZero();
     }
 
     private static void registerOnline(String esp) throws IOException {
