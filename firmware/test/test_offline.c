@@ -108,7 +108,9 @@ static void test_OfflineMode_ShouldSetServerOverride_WhenCommandArrivesWhileActi
     fp_inject(d, "kaiser/god/server/status", "{\"status\":\"offline\",\"reason\":\"graceful_shutdown\",\"timestamp\":1}");
     assert_int_equal(d->offline, KAISER_OFFLINE_DISCONNECTED);
     fp_advance(fp, d, 31000);
-    assert_int_equal(d->offline, KAISER_OFFLINE_ACTIVE);
+    /* still connected: active, and the handover has already begun (see the ACK-timeout test below) */
+    assert_int_equal(d->offline, KAISER_OFFLINE_RECONNECTING);
+    assert_int_equal(d->offline_enter_count, 1);
     cmd(d, 5, "{\"command\":\"OFF\",\"correlation_id\":\"ov\"}");
     assert_true(d->rules[0].server_override);
     fp->raw[21][0] = RAW_C(35.0);
@@ -139,6 +141,30 @@ static void test_AckTimeout_ShouldEnterOfflineGrace_WhenNoValidAckFor120s(void *
     assert_false(fp->gpio[5]); /* 0 rules: safe state */
     fp_inject(d, "system/heartbeat/ack", "{\"status\":\"online\",\"handover_epoch\":1}");
     assert_int_equal(d->offline, KAISER_OFFLINE_ONLINE);
+}
+
+static void test_OfflineMode_ShouldStartHandover_WhenActivatedWhileConnected(void **state) {
+    FX;
+    /* no valid ACK for 120 s (a server busy with a fleet's power-on), then the 30 s grace: offline while connected */
+    fp_advance(fp, d, 121000);
+    assert_int_equal(d->offline, KAISER_OFFLINE_DISCONNECTED);
+    fp_clear_pubs(fp);
+    fp_advance(fp, d, 31000);
+    assert_int_equal(d->offline_enter_count, 1);
+    assert_int_equal(d->offline, KAISER_OFFLINE_RECONNECTING);
+    assert_int_equal(d->active_handover_epoch, 1);
+    assert_string_equal(fp_field(fp, "session/announce", "handover_epoch"), "1");
+    assert_string_equal(fp_field(fp, "session/announce", "reason"), "reconnect");
+    /* a late ACK of the old session is still refused; the ACK echoing the new epoch ends the offline mode */
+    fp_inject(d, "system/heartbeat/ack", "{\"status\":\"online\",\"handover_epoch\":2}");
+    assert_string_equal(d->handover_last_reject, "HANDOVER_EPOCH_MISMATCH");
+    fp_clear_pubs(fp);
+    fp_advance(fp, d, 61000); /* the next heartbeat carries the new epoch, which the server echoes */
+    assert_string_equal(fp_field(fp, "system/heartbeat", "active_handover_epoch"), "1");
+    fp_inject(d, "system/heartbeat/ack", "{\"status\":\"online\",\"handover_epoch\":1}");
+    assert_int_equal(d->offline, KAISER_OFFLINE_ONLINE);
+    assert_int_equal(d->handover_completed_epoch, 1);
+    assert_true(d->registered);
 }
 
 static void test_OfflineRuleWindow_ShouldWrapMidnight_AndFollowBerlinDst(void **state) {
@@ -221,6 +247,7 @@ int main(int argc, char **argv) {
         T(test_OfflineMode_ShouldSetServerOverride_WhenCommandArrivesWhileActive),
         T(test_ServerStatus_ShouldIgnoreStaleRetainedOffline_RightAfterReconnect),
         T(test_AckTimeout_ShouldEnterOfflineGrace_WhenNoValidAckFor120s),
+        T(test_OfflineMode_ShouldStartHandover_WhenActivatedWhileConnected),
         T(test_OfflineRuleWindow_ShouldWrapMidnight_AndFollowBerlinDst),
         T(test_OfflineMode_ShouldForceOff_WhenRuleTimeWindowClosed),
         T(test_OfflineMode_ShouldHoldState_WhenTimeWindowAndNoValidTime),

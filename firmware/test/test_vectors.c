@@ -176,7 +176,11 @@ static void test_Vectors_ShouldMatchEncoderOutput_ForEveryDeviceToServerTopic(vo
     kaiser_report_error(d, 1040, 2, "Sensor read failed");
     vec("system-error", "sensor-read-failed", last(fp, "system/error"));
 
-    fp_advance(fp, d, 300000); /* diagnostics and every-5th-heartbeat metrics */
+    for (int i = 0; i < 5; i++) { /* diagnostics and every-5th-heartbeat metrics, the server answering each heartbeat */
+        fp_advance(fp, d, 60000);
+        inbound(d, "heartbeat-ack", "online", "system/heartbeat/ack");
+    }
+    assert_int_equal(d->offline, KAISER_OFFLINE_ONLINE);
     vec("diagnostics", "periodic", last(fp, "system/diagnostics"));
     vec("heartbeat-metrics", "periodic", last(fp, "system/heartbeat_metrics"));
 

@@ -758,6 +758,15 @@ static void run_offline(kaiser_device_t *d) {
     uint32_t grace = d->opt.offline_grace_ms ? d->opt.offline_grace_ms : KAISER_OFFLINE_GRACE_MS;
     if (d->offline == KAISER_OFFLINE_DISCONNECTED && now - d->offline_since_ms >= grace) {
         enter_offline_active(d);
+        /* Still connected (ACK silence or a server offline hint led here, or the ACK of a reconnect came later than
+         * the grace): the handover starts at once, as on a reconnect. An active offline mode without an epoch of its
+         * own rejects every ACK (MISSING_ACTIVE_SESSION_EPOCH) until the link drops: seen with devices stuck
+         * unregistered for minutes under a 15,000-device power-on. The rules keep running until the ACK comes. */
+        if (d->connected) {
+            d->offline = KAISER_OFFLINE_RECONNECTING;
+            d->active_handover_epoch++;
+            k_announce_session(d, true);
+        }
     }
     if ((d->offline == KAISER_OFFLINE_ACTIVE || d->offline == KAISER_OFFLINE_RECONNECTING) &&
         (d->last_rule_eval_ms == 0 || now - d->last_rule_eval_ms >= KAISER_RULE_EVAL_MS)) {
@@ -984,6 +993,23 @@ void k_subscribe_all(kaiser_device_t *d) {
     }
 }
 
+void k_announce_session(kaiser_device_t *d, bool reconnect) {
+    uint64_t now = k_now(d);
+    uint32_t epoch = d->active_handover_epoch ? d->active_handover_epoch : 1;
+    if (d->segment_start_ts == 0) d->segment_start_ts = kaiser_ts(d);
+    cJSON *o = cJSON_CreateObject();
+    char boot_ts[24];
+    snprintf(boot_ts, sizeof boot_ts, "%lld", (long long)d->segment_start_ts);
+    int64_t ts = kaiser_ts(d);
+    cJSON_AddStringToObject(o, "esp_id", d->esp_id);
+    cJSON_AddNumberToObject(o, "handover_epoch", epoch);
+    cJSON_AddNumberToObject(o, "session_epoch", epoch);
+    cJSON_AddStringToObject(o, "reason", reconnect ? "reconnect" : "boot");
+    cJSON_AddNumberToObject(o, "ts_ms", ts > 0 ? (double)ts * 1000.0 + (double)(now % 1000u) : (double)now);
+    cJSON_AddStringToObject(o, "boot_ts", boot_ts);
+    k_send_json(d, KT_SESSION_ANNOUNCE, 0, o);
+}
+
 void kaiser_on_connected(kaiser_device_t *d) {
     uint64_t now = k_now(d);
     bool reconnect = d->ever_connected;
@@ -999,19 +1025,7 @@ void kaiser_on_connected(kaiser_device_t *d) {
         d->offline = KAISER_OFFLINE_RECONNECTING;
         d->active_handover_epoch++;
     }
-    uint32_t epoch = d->active_handover_epoch ? d->active_handover_epoch : 1;
-    if (d->segment_start_ts == 0) d->segment_start_ts = kaiser_ts(d);
-    cJSON *o = cJSON_CreateObject();
-    char boot_ts[24];
-    snprintf(boot_ts, sizeof boot_ts, "%lld", (long long)d->segment_start_ts);
-    int64_t ts = kaiser_ts(d);
-    cJSON_AddStringToObject(o, "esp_id", d->esp_id);
-    cJSON_AddNumberToObject(o, "handover_epoch", epoch);
-    cJSON_AddNumberToObject(o, "session_epoch", epoch);
-    cJSON_AddStringToObject(o, "reason", reconnect ? "reconnect" : "boot");
-    cJSON_AddNumberToObject(o, "ts_ms", ts > 0 ? (double)ts * 1000.0 + (double)(now % 1000u) : (double)now);
-    cJSON_AddStringToObject(o, "boot_ts", boot_ts);
-    k_send_json(d, KT_SESSION_ANNOUNCE, 0, o);
+    k_announce_session(d, reconnect);
     k_subscribe_all(d);
     d->bootstrap_pending = true;
     k_publish_all_status(d); /* gated: held until the ACK opens the gate */

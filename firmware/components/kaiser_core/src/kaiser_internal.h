@@ -22,6 +22,8 @@ int k_actuator_count(kaiser_device_t *d);
 cJSON *k_actuator_status_json(kaiser_device_t *d, const kaiser_actuator_t *a);
 void k_publish_status(kaiser_device_t *d, kaiser_actuator_t *a);
 void k_publish_all_status(kaiser_device_t *d);
+/* session/announce with the current handover epoch (at least 1) */
+void k_announce_session(kaiser_device_t *d, bool reconnect);
 void k_alert(kaiser_device_t *d, int gpio, const char *type, const char *msg);
 bool k_pump_protected(kaiser_device_t *d, const kaiser_actuator_t *a);
 bool k_set_output(kaiser_device_t *d, kaiser_actuator_t *a, bool on, uint8_t pwm, const char *source);
