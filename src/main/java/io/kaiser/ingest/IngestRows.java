@@ -236,25 +236,17 @@ public final class IngestRows {
         return row;
     }
 
-    /** A live event straight from a payload, with the topic's esp_id. */
-    public List<LiveEvent> payloadEvent(String type, String espId, Map<String, Object> p) {
-        return List.of(payloadLiveEvent(type, espId, p));
-    }
-
-    /** The live events of {@link #payloadRow payload rows}, once they are written. */
+    /** The live events of {@link #payloadRow payload rows} (the payload with the topic's esp_id), once they are written. */
     @SuppressWarnings("unchecked")
     public List<LiveEvent> payloadEvents(String type, List<Map<String, Object>> rows) {
         List<LiveEvent> events = new java.util.ArrayList<>(rows.size());
         for (Map<String, Object> row : rows) {
-            events.add(payloadLiveEvent(type, (String) row.get("esp_id"), (Map<String, Object>) row.get("payload")));
+            String espId = (String) row.get("esp_id");
+            Map<String, Object> d = new LinkedHashMap<>((Map<String, Object>) row.get("payload"));
+            d.put("esp_id", espId);
+            events.add(LiveEvent.of(type, espId, d));
         }
         return events;
-    }
-
-    private static LiveEvent payloadLiveEvent(String type, String espId, Map<String, Object> p) {
-        Map<String, Object> d = new LinkedHashMap<>(p);
-        d.put("esp_id", espId);
-        return LiveEvent.of(type, espId, d);
     }
 
     static int severity(Object s) {
