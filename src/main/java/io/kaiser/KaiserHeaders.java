@@ -24,6 +24,8 @@ public final class KaiserHeaders {
     public static final String ANSWER_BATCH = "kaiserAnswers";
     /** Exchange property of an ingest batch: rows of the families that write once per batch ({@code DeferredWrites}). */
     public static final String DEFERRED_WRITES = "kaiserDeferredWrites";
+    /** Exchange property of a command request: the stored {@code Command} it publishes and waits for. */
+    public static final String COMMAND = "kaiserCommand";
     /** The raw message being processed, for the dead letter. */
     public static final String INBOUND = "kaiserInbound";
     /** Event type of a live (WebSocket) event. */

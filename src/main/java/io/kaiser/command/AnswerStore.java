@@ -2,9 +2,11 @@ package io.kaiser.command;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Timestamp;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -70,49 +72,76 @@ public final class AnswerStore {
     }
 
     /**
+     * A batch's answers that each move a different command on, in one statement: their idempotency keys (CTE k: the new
+     * ones), rows for the new ones and their commands' changes. Per answer, in batch order: the changed command's view
+     * and NOTIFY (columns 1 to 23 of {@link CommandService#OPEN_COMMANDS_UPDATE}, null when nothing changed), its
+     * position (24) and whether it was new (25).
+     */
+    private static final String ANSWERS_KEYS_ROWS_AND_CHANGES = """
+            WITH i AS (SELECT * FROM unnest(CAST(? AS int[]), CAST(? AS text[]), CAST(? AS text[]), CAST(? AS text[]),
+                                            CAST(? AS text[]), CAST(? AS smallint[]), CAST(? AS text[]), CAST(? AS text[]),
+                                            CAST(? AS text[]), CAST(? AS timestamptz[]), CAST(? AS text[]), CAST(? AS text[]))
+                              AS t (a_ord, a_key, a_pos, a_esp, a_topic_key, a_gpio, a_corr, a_status, a_payload, a_received,
+                                    a_outcome, a_reason)),
+                 k AS (INSERT INTO camel_messageprocessed (processorname, messageid, createdat)
+                       SELECT '""" + PROCESSOR + """
+            ', a_key, now() FROM i
+                       ON CONFLICT DO NOTHING RETURNING messageid),
+                 a AS (INSERT INTO device_answers (ingest_pos, esp_id, topic_key, gpio, correlation_id, status, payload, received_at)
+                       SELECT a_pos, a_esp, a_topic_key, a_gpio, a_corr, a_status, CAST(a_payload AS jsonb), a_received
+                         FROM i JOIN k ON k.messageid = i.a_key
+                       ON CONFLICT (ingest_pos) DO NOTHING),
+                 u AS (""" + CommandService.OPEN_COMMANDS_UPDATE + """
+            )
+            SELECT u.*, i.a_ord, k.messageid IS NOT NULL
+              FROM i LEFT JOIN k ON k.messageid = i.a_key LEFT JOIN u ON u.a_ord = i.a_ord
+             ORDER BY i.a_ord""";
+
+    /** One answer's idempotency key (CTE k, a row when new) and its row when new; 11 parameters; 1 when new. */
+    private static final String ANSWER_KEY_AND_ROW = """
+            WITH k AS (INSERT INTO camel_messageprocessed (processorname, messageid, createdat) VALUES (?, ?, ?)
+                       ON CONFLICT DO NOTHING RETURNING 1),
+                 a AS (INSERT INTO device_answers (ingest_pos, esp_id, topic_key, gpio, correlation_id, status, payload, received_at)
+                       SELECT ?, ?, ?, ?, ?, ?, CAST(? AS jsonb), ? FROM k
+                       ON CONFLICT (ingest_pos) DO NOTHING)
+            SELECT count(*) FROM k""";
+
+    /**
      * Stores the batch's answers in one transaction and then wakes the requests waiting for the commands they ended.
+     * The usual answers (each moving a different command on) are stored and applied in one statement, a single round
+     * trip for the batch; the others (no correlation id, no outcome, several answers to one command in the batch) one
+     * at a time in arrival order, in the same transaction.
      *
-     * @return the live events of the answers that were new (duplicates have none)
+     * @return the live events of the answers that were new (duplicates have none), in arrival order
      */
     public List<LiveEvent> store(Batch batch) throws SQLException {
-        List<LiveEvent> events = new ArrayList<>();
-        List<CommandService.AnswerEffect> effects = new ArrayList<>();
+        int n = batch.answers.size();
+        String[] outcomes = new String[n];
+        Map<String, Integer> perCommand = new HashMap<>();
+        for (int i = 0; i < n; i++) {
+            Map<String, Object> r = batch.answers.get(i).row();
+            if (r.get("correlation_id") != null) {
+                outcomes[i] = commands.answerOutcome(r);
+                perCommand.merge((String) r.get("correlation_id"), 1, Integer::sum);
+            }
+        }
+        List<Integer> together = new ArrayList<>();
+        List<Integer> alone = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            Map<String, Object> r = batch.answers.get(i).row();
+            boolean usual = outcomes[i] != null && perCommand.get((String) r.get("correlation_id")) == 1;
+            (usual ? together : alone).add(i);
+        }
+        boolean[] isNew = new boolean[n];
+        CommandService.AnswerEffect[] effects = new CommandService.AnswerEffect[n];
         try (Connection c = dataSource.getConnection()) {
             c.setAutoCommit(false);
-            // one round trip per answer for the idempotency check and the row: the row is inserted only with a new key
-            try (PreparedStatement keyAndRow = c.prepareStatement("""
-                    WITH k AS (INSERT INTO camel_messageprocessed (processorname, messageid, createdat) VALUES (?, ?, ?)
-                               ON CONFLICT DO NOTHING RETURNING 1),
-                         a AS (INSERT INTO device_answers (ingest_pos, esp_id, topic_key, gpio, correlation_id, status, payload, received_at)
-                               SELECT ?, ?, ?, ?, ?, ?, CAST(? AS jsonb), ? FROM k
-                               ON CONFLICT (ingest_pos) DO NOTHING)
-                    SELECT count(*) FROM k""")) {
-                for (Answer a : batch.answers) {
-                    Map<String, Object> r = a.row();
-                    keyAndRow.setString(1, PROCESSOR);
-                    keyAndRow.setString(2, a.key());
-                    keyAndRow.setTimestamp(3, new Timestamp(System.currentTimeMillis()));
-                    keyAndRow.setString(4, (String) r.get("ingest_pos"));
-                    keyAndRow.setString(5, (String) r.get("esp_id"));
-                    keyAndRow.setString(6, (String) r.get("topic_key"));
-                    keyAndRow.setObject(7, r.get("gpio"), java.sql.Types.SMALLINT);
-                    keyAndRow.setString(8, (String) r.get("correlation_id"));
-                    keyAndRow.setString(9, (String) r.get("status"));
-                    keyAndRow.setString(10, (String) r.get("payload"));
-                    keyAndRow.setTimestamp(11, (Timestamp) r.get("received_at"));
-                    boolean first;
-                    try (java.sql.ResultSet rs = keyAndRow.executeQuery()) {
-                        first = rs.next() && rs.getInt(1) == 1;
-                    }
-                    // the idempotency check: a key already there (sent twice, redelivered, replayed) means processed
-                    if (!first) {
-                        continue;
-                    }
-                    CommandService.AnswerEffect effect = commands.applyAnswer(c, r);
-                    if (effect != null) {
-                        effects.add(effect);
-                    }
-                    events.addAll(rows.answerEvent(r, a.payload()));
+            try {
+                if (!together.isEmpty()) {
+                    storeTogether(c, batch, together, outcomes, isNew, effects);
+                }
+                for (int i : alone) {
+                    storeAlone(c, batch.answers.get(i), i, isNew, effects);
                 }
                 c.commit();
             } catch (SQLException | RuntimeException e) {
@@ -120,7 +149,89 @@ public final class AnswerStore {
                 throw e;
             }
         }
-        effects.forEach(commands::answered);
+        List<LiveEvent> events = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            if (isNew[i]) {
+                Answer a = batch.answers.get(i);
+                events.addAll(rows.answerEvent(a.row(), a.payload()));
+            }
+            if (effects[i] != null) {
+                commands.answered(effects[i]);
+            }
+        }
         return events;
+    }
+
+    private void storeTogether(Connection c, Batch batch, List<Integer> together, String[] outcomes, boolean[] isNew,
+                               CommandService.AnswerEffect[] effects) throws SQLException {
+        int m = together.size();
+        Object[][] cols = new Object[12][m];
+        for (int j = 0; j < m; j++) {
+            int i = together.get(j);
+            Answer a = batch.answers.get(i);
+            Map<String, Object> r = a.row();
+            cols[0][j] = i;
+            cols[1][j] = a.key();
+            cols[2][j] = r.get("ingest_pos");
+            cols[3][j] = r.get("esp_id");
+            cols[4][j] = r.get("topic_key");
+            cols[5][j] = r.get("gpio") == null ? null : ((Number) r.get("gpio")).shortValue();
+            cols[6][j] = r.get("correlation_id");
+            cols[7][j] = r.get("status");
+            cols[8][j] = r.get("payload");
+            cols[9][j] = r.get("received_at");
+            cols[10][j] = outcomes[i];
+            cols[11][j] = CommandService.answerReason(r);
+        }
+        String[] types = {"int4", "text", "text", "text", "text", "int2", "text", "text", "text", "timestamptz", "text", "text"};
+        List<Integer> unmatched = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement(ANSWERS_KEYS_ROWS_AND_CHANGES)) {
+            for (int col = 0; col < cols.length; col++) {
+                ps.setArray(col + 1, c.createArrayOf(types[col], cols[col]));
+            }
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    int i = rs.getInt(24);
+                    isNew[i] = rs.getBoolean(25);
+                    if (!isNew[i]) {
+                        // the idempotency check: a key already there (sent twice, redelivered, replayed) means processed
+                        continue;
+                    }
+                    Map<String, Object> r = batch.answers.get(i).row();
+                    if (rs.getString(1) != null) {
+                        effects[i] = commands.openCommandChanged(rs, r, outcomes[i]);
+                    } else {
+                        unmatched.add(i);
+                    }
+                }
+            }
+        }
+        // new answers that found no open command to move on: late answers, unknown commands, a repeated accepted
+        for (int i : unmatched) {
+            effects[i] = commands.applyUnmatchedAnswer(c, batch.answers.get(i).row());
+        }
+    }
+
+    private void storeAlone(Connection c, Answer a, int i, boolean[] isNew, CommandService.AnswerEffect[] effects) throws SQLException {
+        Map<String, Object> r = a.row();
+        try (PreparedStatement ps = c.prepareStatement(ANSWER_KEY_AND_ROW)) {
+            ps.setString(1, PROCESSOR);
+            ps.setString(2, a.key());
+            ps.setTimestamp(3, new Timestamp(System.currentTimeMillis()));
+            ps.setString(4, (String) r.get("ingest_pos"));
+            ps.setString(5, (String) r.get("esp_id"));
+            ps.setString(6, (String) r.get("topic_key"));
+            ps.setObject(7, r.get("gpio"), java.sql.Types.SMALLINT);
+            ps.setString(8, (String) r.get("correlation_id"));
+            ps.setString(9, (String) r.get("status"));
+            ps.setString(10, (String) r.get("payload"));
+            ps.setTimestamp(11, (Timestamp) r.get("received_at"));
+            try (ResultSet rs = ps.executeQuery()) {
+                isNew[i] = rs.next() && rs.getInt(1) == 1;
+            }
+        }
+        if (isNew[i]) {
+            effects[i] = commands.applyAnswer(c, r);
+        }
     }
 }

@@ -1,5 +1,7 @@
 package io.kaiser.command;
 
+import io.kaiser.KaiserHeaders;
+import org.apache.camel.ExchangeProperty;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -17,7 +19,7 @@ public final class CommandEvents {
     }
 
     /** The command went out: actuator_command, config_published, zone_assignment, ... per type. */
-    public List<LiveEvent> published(Command c) {
+    public List<LiveEvent> published(@ExchangeProperty(KaiserHeaders.COMMAND) Command c) {
         Map<String, Object> d = new LinkedHashMap<>();
         d.put("esp_id", c.espId());
         d.put("command_type", c.type());

@@ -1,5 +1,9 @@
 package io.kaiser.command;
 
+import io.kaiser.KaiserHeaders;
+import org.apache.camel.ExchangeProperty;
+import org.apache.camel.Body;
+import org.apache.camel.Header;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -64,6 +68,15 @@ public final class CommandService {
         this.ackTimeout = ackTimeout;
         this.ttl = ttl;
         this.rateLimiter = rateLimiter;
+    }
+
+    /**
+     * The route's step for a REST request (direct:command-issue): the body's spec, issued by {@code api}, continuing the
+     * request's {@code traceparent}.
+     */
+    public Command issueRequest(@Body CommandSpec spec, @Header("Idempotency-Key") String idempotencyKey,
+                                @Header(CommandTrace.NAME) String traceparent) throws SQLException {
+        return issue(spec, idempotencyKey, "api", traceparent);
     }
 
     /** Creates a command for a REST request, or returns the earlier one for an Idempotency-Key replay. */
@@ -227,7 +240,7 @@ public final class CommandService {
      * Claims a command for publishing unless its caller already claimed it when storing it ({@link Command#claimed()}:
      * the REST path, no second round trip and commit).
      */
-    public boolean claimForPublish(Command command) throws SQLException {
+    public boolean claimForPublish(@ExchangeProperty(KaiserHeaders.COMMAND) Command command) throws SQLException {
         return command.claimed() || claim(command.correlationId());
     }
 
@@ -356,21 +369,75 @@ public final class CommandService {
         if (corr == null) {
             return null;
         }
-        String topicKey = (String) answerRow.get("topic_key");
-        String outcome = outcome(topicKey, (String) answerRow.get("status"));
-        if ("intent-outcome".equals(topicKey) && "applied".equals(outcome)) {
-            // the command's own answer (response, config_response, ack) carries the details: until it comes, accepted
-            outcome = "accepted";
-        }
-        String payload = (String) answerRow.get("payload");
+        String outcome = answerOutcome(answerRow);
         if (outcome != null) {
             // the usual answer, to an open command: one statement that locks, changes and returns the command's view
-            AnswerEffect changed = changeOpenCommand(c, corr, topicKey, outcome, payload);
+            AnswerEffect changed = changeOpenCommand(c, answerRow, outcome);
             if (changed != null) {
                 return changed;
             }
         }
-        // no such command, already ended (a late answer), a repeated accepted, or an answer without an outcome
+        return applyUnmatchedAnswer(c, answerRow);
+    }
+
+    /**
+     * The status an answer moves its open command to (accepted, applied, failed), or null when it moves nothing.
+     * Used with {@link #OPEN_COMMANDS_UPDATE}.
+     */
+    String answerOutcome(Map<String, Object> answerRow) {
+        String topicKey = (String) answerRow.get("topic_key");
+        String outcome = outcome(topicKey, (String) answerRow.get("status"));
+        if ("intent-outcome".equals(topicKey) && "applied".equals(outcome)) {
+            // the command's own answer (response, config_response, ack) carries the details: until it comes, accepted
+            return "accepted";
+        }
+        return outcome;
+    }
+
+    /**
+     * The usual answer's change to its command while the command is open (pending or accepted), for a set of answers:
+     * CTE {@code i} holds them ({@code a_ord, a_key, a_corr, a_topic_key, a_outcome, a_payload, a_reason}), CTE
+     * {@code k} the keys of those that are new ({@code messageid}); only new answers change a command. Returns per
+     * changed command its view (columns 1 to 21, as {@link #toView} reads them), its NOTIFY and the answer's
+     * {@code a_ord}. {@link AnswerStore} runs it for a batch's answers in the statement that stores them; one answer
+     * alone: {@link #changeOpenCommand}.
+     */
+    static final String OPEN_COMMANDS_UPDATE = """
+            UPDATE commands SET status = i.a_outcome, answer = CAST(i.a_payload AS jsonb), answer_topic = i.a_topic_key,
+                   accepted_at = coalesce(accepted_at, now()),
+                   completed_at = CASE WHEN i.a_outcome = 'accepted' THEN NULL ELSE now() END, status_reason = i.a_reason
+              FROM i JOIN k ON k.messageid = i.a_key
+             WHERE correlation_id = i.a_corr AND status IN ('pending', 'accepted')
+               AND NOT (status = 'accepted' AND i.a_outcome = 'accepted')
+            """ + " RETURNING " + VIEW_COLUMNS + ", pg_notify('kaiser_command', correlation_id), i.a_ord";
+
+    /** What the device's text in an answer says about its outcome (message, reason or error), for status_reason. */
+    static String answerReason(Map<String, Object> answerRow) {
+        return reason((String) answerRow.get("payload"));
+    }
+
+    /** The effect of an open command's change, from the row {@link #OPEN_COMMANDS_UPDATE} returned (columns 1 to 21). */
+    AnswerEffect openCommandChanged(ResultSet rs, Map<String, Object> answerRow, String outcome) throws SQLException {
+        Map<String, Object> view = toView(rs);
+        String corr = (String) view.get("correlation_id");
+        LOG.info("Command {} answered on {}: {} (traceparent={})", corr, answerRow.get("topic_key"), outcome, view.get("traceparent"));
+        Timestamp publishedAt = rs.getTimestamp(14);
+        Duration ackLatency = isFinal(outcome) && publishedAt != null
+                ? Duration.ofMillis(Math.max(0, System.currentTimeMillis() - publishedAt.getTime())) : null;
+        return new AnswerEffect(corr, (String) view.get("command_type"), ackLatency, isFinal(outcome) ? view : null);
+    }
+
+    /**
+     * An answer that did not move an open command: no such command, already ended (kept as a late answer), a repeated
+     * accepted, or an answer without an outcome. Inside the caller's transaction.
+     *
+     * @return the effect, or null when no command has the answer's correlation id
+     */
+    AnswerEffect applyUnmatchedAnswer(Connection c, Map<String, Object> answerRow) throws SQLException {
+        String corr = (String) answerRow.get("correlation_id");
+        String topicKey = (String) answerRow.get("topic_key");
+        String outcome = answerOutcome(answerRow);
+        String payload = (String) answerRow.get("payload");
         String current;
         String type;
         try (PreparedStatement ps = c.prepareStatement(
@@ -388,7 +455,7 @@ public final class CommandService {
         boolean open = "pending".equals(current) || "accepted".equals(current);
         if (open && outcome != null && !(outcome.equals("accepted") && current.equals("accepted"))) {
             // not reached while ended commands stay ended; kept so that an answer can never be lost to a race
-            AnswerEffect changed = changeOpenCommand(c, corr, topicKey, outcome, payload);
+            AnswerEffect changed = changeOpenCommand(c, answerRow, outcome);
             if (changed != null) {
                 return changed;
             }
@@ -413,29 +480,19 @@ public final class CommandService {
      * Sets an open command's status from its answer (accepted, or ended: applied or failed) and returns the effect
      * with the command's view when it ended; null when the command is not open or the answer would not change it.
      */
-    private AnswerEffect changeOpenCommand(Connection c, String corr, String topicKey, String outcome, String payload) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("UPDATE commands SET status = ?, answer = ?::jsonb, answer_topic = ?,"
-                + " accepted_at = coalesce(accepted_at, now()), completed_at = CASE WHEN ? = 'accepted' THEN NULL ELSE now() END,"
-                + " status_reason = ? WHERE correlation_id = ? AND status IN ('pending', 'accepted')"
-                + " AND NOT (status = 'accepted' AND ? = 'accepted')"
-                + " RETURNING " + VIEW_COLUMNS + ", pg_notify('kaiser_command', correlation_id)")) {
-            ps.setString(1, outcome);
-            ps.setString(2, payload);
-            ps.setString(3, topicKey);
-            ps.setString(4, outcome);
-            ps.setString(5, reason(payload));
-            ps.setString(6, corr);
-            ps.setString(7, outcome);
+    private AnswerEffect changeOpenCommand(Connection c, Map<String, Object> answerRow, String outcome) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("""
+                WITH i (a_ord, a_key, a_corr, a_topic_key, a_outcome, a_payload, a_reason) AS
+                         (VALUES (0, '', CAST(? AS text), CAST(? AS text), CAST(? AS text), CAST(? AS text), CAST(? AS text))),
+                     k (messageid) AS (VALUES (''))
+                """ + OPEN_COMMANDS_UPDATE)) {
+            ps.setString(1, (String) answerRow.get("correlation_id"));
+            ps.setString(2, (String) answerRow.get("topic_key"));
+            ps.setString(3, outcome);
+            ps.setString(4, (String) answerRow.get("payload"));
+            ps.setString(5, answerReason(answerRow));
             try (ResultSet rs = ps.executeQuery()) {
-                if (!rs.next()) {
-                    return null;
-                }
-                Map<String, Object> view = toView(rs);
-                LOG.info("Command {} answered on {}: {} (traceparent={})", corr, topicKey, outcome, view.get("traceparent"));
-                Timestamp publishedAt = rs.getTimestamp(14);
-                Duration ackLatency = isFinal(outcome) && publishedAt != null
-                        ? Duration.ofMillis(Math.max(0, System.currentTimeMillis() - publishedAt.getTime())) : null;
-                return new AnswerEffect(corr, (String) view.get("command_type"), ackLatency, isFinal(outcome) ? view : null);
+                return rs.next() ? openCommandChanged(rs, answerRow, outcome) : null;
             }
         }
     }

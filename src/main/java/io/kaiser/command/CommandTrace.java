@@ -1,5 +1,7 @@
 package io.kaiser.command;
 
+import io.kaiser.KaiserHeaders;
+import org.apache.camel.ExchangeProperty;
 import java.security.SecureRandom;
 import java.util.HexFormat;
 import java.util.List;
@@ -82,7 +84,7 @@ public final class CommandTrace {
     }
 
     /** MQTT 5 properties for the publish (header CamelPahoMqtt5MsgProperties): the user property traceparent. */
-    public MqttProperties mqttProperties(Command command) {
+    public MqttProperties mqttProperties(@ExchangeProperty(KaiserHeaders.COMMAND) Command command) {
         MqttProperties p = new MqttProperties();
         String tp = of(command);
         if (tp != null) {
@@ -92,7 +94,7 @@ public final class CommandTrace {
     }
 
     /** For route expressions: the command's traceparent or "-". */
-    public String traceparent(Command command) {
+    public String traceparent(@ExchangeProperty(KaiserHeaders.COMMAND) Command command) {
         String tp = of(command);
         return tp == null ? "-" : tp;
     }

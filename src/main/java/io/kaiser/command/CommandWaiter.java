@@ -16,6 +16,7 @@ import java.util.regex.Pattern;
 import javax.sql.DataSource;
 
 
+import io.kaiser.KaiserHeaders;
 import org.apache.camel.AsyncCallback;
 import org.apache.camel.AsyncProcessor;
 import org.apache.camel.Exchange;
@@ -29,13 +30,17 @@ import org.slf4j.LoggerFactory;
 /**
  * Answers a command request: 202 at once, or with {@code Prefer: wait=N} 200 when the command ends (applied,
  * failed, expired) or 504 when it has not ended after N seconds. The waiter holds no thread of its own and no
- * database connection: a future per waiting request, completed by a PostgreSQL LISTEN on {@code kaiser_command} (so
- * an answer processed by another server instance completes it too) or by a timer. (Camel's platform-http-vertx runs
- * the route on a Vert.x worker thread and parks it until this processor calls back: {@code kaiser.http.worker-threads}.)
+ * database connection: a future per waiting request, registered by {@link #expect} before the command is published
+ * (so no answer can come before it), completed with the final view the answer's own UPDATE returned
+ * ({@link #ended}), by a PostgreSQL LISTEN on {@code kaiser_command} (an answer processed by another server instance)
+ * or by a timer. (Camel's platform-http-vertx runs the route on a Vert.x worker thread and parks it until this
+ * processor calls back: {@code kaiser.http.worker-threads}.)
  */
 public final class CommandWaiter extends AsyncProcessorSupport implements AsyncProcessor {
     private static final Logger LOG = LoggerFactory.getLogger(CommandWaiter.class);
     private static final Pattern WAIT = Pattern.compile("(?:^|[,;\\s])wait\\s*=\\s*(\\d{1,5})");
+    /** Exchange property holding the request's {@link Waiting}, from {@link #expect} to {@link #process}. */
+    static final String WAITING = "kaiserWaiting";
 
     private final DataSource dataSource;
     private final CommandService commands;
@@ -51,13 +56,17 @@ public final class CommandWaiter extends AsyncProcessorSupport implements AsyncP
     private volatile boolean running = true;
     private Thread listener;
 
+    /** A request waiting for its command: completed with the command's final view, or with null when time ran out. */
+    record Waiting(int seconds, CompletableFuture<Map<String, Object>> done) { }
+
     public CommandWaiter(DataSource dataSource, CommandService commands, int maxWaitSeconds) {
         this(dataSource, commands, maxWaitSeconds, 1);
     }
 
     /**
-     * @param completerThreads threads that read a finished command and answer its waiting requests, so that answers
-     *                         arriving together are not answered one after the other
+     * @param completerThreads threads that answer the waiting requests of ended commands (and read a command that
+     *                         another instance ended), so that answers arriving together are not answered one after
+     *                         the other
      */
     public CommandWaiter(DataSource dataSource, CommandService commands, int maxWaitSeconds, int completerThreads) {
         this.dataSource = dataSource;
@@ -69,6 +78,39 @@ public final class CommandWaiter extends AsyncProcessorSupport implements AsyncP
             t.setDaemon(true);
             return t;
         });
+    }
+
+    /**
+     * Registers the request as waiting for its command when it asked to ({@code Prefer: wait=N}), before the command
+     * is published: an answer, however fast, then finds it. The timer that ends the wait starts here too, so a
+     * request that fails before {@link #process} leaves nothing behind.
+     */
+    public void expect(Exchange exchange) {
+        Command command = exchange.getProperty(KaiserHeaders.COMMAND, Command.class);
+        int seconds = requestedWait(exchange.getMessage().getHeader("Prefer", String.class));
+        if (command == null || seconds <= 0) {
+            return;
+        }
+        String id = command.correlationId();
+        CompletableFuture<Map<String, Object>> done = new CompletableFuture<>();
+        waiting.compute(id, (k, fs) -> {
+            List<CompletableFuture<Map<String, Object>>> list = fs != null ? fs : new CopyOnWriteArrayList<>();
+            list.add(done);
+            return list;
+        });
+        var timeout = timer.schedule(() -> done.complete(null), seconds, TimeUnit.SECONDS);
+        done.whenComplete((view, e) -> {
+            timeout.cancel(false);
+            waiting.computeIfPresent(id, (k, fs) -> {
+                fs.remove(done);
+                return fs.isEmpty() ? null : fs;
+            });
+        });
+        exchange.setProperty(WAITING, new Waiting(seconds, done));
+        if (command.replay()) {
+            // an Idempotency-Key replay: its command may have ended long ago (registered first, so no end is missed)
+            completeIfFinal(id);
+        }
     }
 
     public void startListening() {
@@ -128,22 +170,19 @@ public final class CommandWaiter extends AsyncProcessorSupport implements AsyncP
 
     /**
      * A command that an answer on this instance just ended, with its final view: its waiters are answered from it on
-     * the waiter's threads, without reading the command again.
+     * the waiter's threads, without reading the command again. Taken out of the waiting requests here, so that the
+     * NOTIFY of the same change finds nobody left to read the command for.
      */
     public void ended(Map<String, Object> view) {
         String correlationId = (String) view.get("correlation_id");
-        if (correlationId == null || !waiting.containsKey(correlationId)) {
+        List<CompletableFuture<Map<String, Object>>> fs = correlationId == null ? null : waiting.remove(correlationId);
+        if (fs == null) {
             return;
         }
         try {
-            completer.execute(() -> {
-                List<CompletableFuture<Map<String, Object>>> fs = waiting.remove(correlationId);
-                if (fs != null) {
-                    fs.forEach(f -> f.complete(view));
-                }
-            });
+            completer.execute(() -> fs.forEach(f -> f.complete(view)));
         } catch (java.util.concurrent.RejectedExecutionException e) {
-            wake(correlationId);
+            fs.forEach(f -> f.complete(view));
         }
     }
 
@@ -162,6 +201,11 @@ public final class CommandWaiter extends AsyncProcessorSupport implements AsyncP
         }
     }
 
+    /** Commands that requests are waiting for on this instance. */
+    int waitingCommands() {
+        return waiting.size();
+    }
+
     /** Seconds asked for with {@code Prefer: wait=N} (capped), or 0. */
     int requestedWait(String prefer) {
         if (prefer == null) {
@@ -171,34 +215,25 @@ public final class CommandWaiter extends AsyncProcessorSupport implements AsyncP
         return m.find() ? Math.min(Integer.parseInt(m.group(1)), maxWaitSeconds) : 0;
     }
 
+    /** Answers the request: 202 at once, or once the command {@link #expect}ed for it ended or the wait ran out. */
     @Override
     public boolean process(Exchange exchange, AsyncCallback callback) {
         Message in = exchange.getMessage();
-        Command command = exchange.getProperty("kaiserCommand", Command.class);
-        int wait = requestedWait(in.getHeader("Prefer", String.class));
+        Command command = exchange.getProperty(KaiserHeaders.COMMAND, Command.class);
+        Waiting wait = exchange.getProperty(WAITING, Waiting.class);
         in.setHeader("Location", "/api/v1/commands/" + command.correlationId());
-        if (wait <= 0) {
+        if (wait == null) {
             respond(exchange, command, 202, null);
             callback.done(true);
             return true;
         }
-        CompletableFuture<Map<String, Object>> done = new CompletableFuture<>();
-        waiting.computeIfAbsent(command.correlationId(), k -> new CopyOnWriteArrayList<>()).add(done);
-        completeIfFinal(command.correlationId());
-        var timeout = timer.schedule(() -> done.complete(null), wait, TimeUnit.SECONDS);
-        done.whenComplete((ended, e) -> {
-            timeout.cancel(false);
-            List<CompletableFuture<Map<String, Object>>> fs = waiting.get(command.correlationId());
-            if (fs != null) {
-                fs.remove(done);
-                waiting.remove(command.correlationId(), List.of());
-            }
+        wait.done().whenComplete((ended, e) -> {
             try {
                 // ended: the final view; null: the wait ran out (it may have ended meanwhile: look once more)
                 Map<String, Object> view = ended != null ? ended : commands.view(command.correlationId());
                 boolean isFinal = view != null && CommandService.isFinal((String) view.get("status"));
                 respond(exchange, command, isFinal ? 200 : 504, view);
-                in.setHeader("Preference-Applied", "wait=" + wait);
+                in.setHeader("Preference-Applied", "wait=" + wait.seconds());
             } catch (Exception ex) {
                 exchange.setException(ex);
             }

@@ -145,6 +145,63 @@ class CommandsIT {
         }
     }
 
+    static io.kaiser.ingest.InboundMessage answer(String topic, long position, String batchOrigin, String correlationId, boolean success) {
+        byte[] payload = ("{\"command\":\"status\",\"success\":" + success + ",\"correlation_id\":\"" + correlationId
+                + "\",\"message\":\"" + (success ? "done" : "broken") + "\"}").getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        return new io.kaiser.ingest.InboundMessage(position, "system-command-response", topic, 1, false, System.currentTimeMillis(),
+                payload, position + 1, batchOrigin);
+    }
+
+    @Test
+    void should_apply_a_batch_of_answers_to_many_commands_in_arrival_order_per_command() {
+        try (ScriptedDevice dev = device("ESP_CMD10");
+             ScriptedDevice other = device("ESP_CMD11")) {
+            dev.mode(Mode.SILENT);
+            other.mode(Mode.SILENT);
+            java.util.function.Function<String, String> issue = esp -> (String) Http.post(server.baseUrl() + "/esp/devices/" + esp
+                    + "/system-command", "{\"command\":\"status\"}").json().get("correlation_id");
+            String a = issue.apply("ESP_CMD10");
+            String b = issue.apply("ESP_CMD10");
+            String c = issue.apply("ESP_CMD10");
+            String d = issue.apply("ESP_CMD11");
+            await().atMost(Duration.ofSeconds(5)).until(() -> dev.received().size() == 3 && other.received().size() == 1);
+            String topic = server.topic("ESP_CMD10", "system/command/response");
+            var ingest = server.camel().createProducerTemplate();
+            // c has ended before the batch: its second answer there is a late one
+            assertThat(ingest.send("direct:ingest-batch", e -> e.getMessage().setBody(java.util.List.of(
+                    answer(topic, 1, "many-first", c, true)))).getException()).isNull();
+            String unknown = java.util.UUID.randomUUID().toString();
+            java.util.List<io.kaiser.ingest.InboundMessage> batch = java.util.List.of(
+                    answer(topic, 1, "many", a, true),
+                    answer(topic, 2, "many", b, false),
+                    answer(topic, 3, "many", c, false),
+                    answer(topic, 4, "many", b, true),
+                    answer(topic, 5, "many", unknown, true),
+                    answer(server.topic("ESP_CMD11", "system/command/response"), 6, "many", d, false));
+            assertThat(ingest.send("direct:ingest-batch", e -> e.getMessage().setBody(batch)).getException()).isNull();
+
+            assertThat(Http.get(server.baseUrl() + "/commands/" + a).json()).containsEntry("status", "applied")
+                    .containsEntry("answer_topic", "system-command-response").containsEntry("late_answers", null);
+            // b: failed by its first answer, the second kept as a late answer (arrival order within one command)
+            Map<String, Object> viewB = Http.get(server.baseUrl() + "/commands/" + b).json();
+            assertThat(viewB).containsEntry("status", "failed").containsEntry("status_reason", "broken");
+            assertThat((java.util.List<?>) viewB.get("late_answers")).hasSize(1);
+            Map<String, Object> viewC = Http.get(server.baseUrl() + "/commands/" + c).json();
+            assertThat(viewC).containsEntry("status", "applied");
+            assertThat((java.util.List<?>) viewC.get("late_answers")).hasSize(1);
+            assertThat(Http.get(server.baseUrl() + "/commands/" + d).json()).containsEntry("status", "failed");
+            // every answer is stored, the one to no command too
+            assertThat(server.count("SELECT count(*) FROM device_answers WHERE ingest_pos LIKE 'many:%'")).isEqualTo(6);
+            assertThat(server.count("SELECT count(*) FROM device_answers WHERE correlation_id = '" + unknown + "'")).isEqualTo(1);
+
+            // the same batch again (a replay after a crash before the checkpoint moved) changes nothing
+            assertThat(ingest.send("direct:ingest-batch", e -> e.getMessage().setBody(batch)).getException()).isNull();
+            assertThat(server.count("SELECT count(*) FROM device_answers WHERE ingest_pos LIKE 'many:%'")).isEqualTo(6);
+            assertThat((java.util.List<?>) Http.get(server.baseUrl() + "/commands/" + b).json().get("late_answers")).hasSize(1);
+            assertThat((java.util.List<?>) Http.get(server.baseUrl() + "/commands/" + c).json().get("late_answers")).hasSize(1);
+        }
+    }
+
     @Test
     void should_replay_an_idempotent_request_without_publishing_and_refuse_another_body_with_422() {
         try (ScriptedDevice dev = device("ESP_CMD05")) {
