@@ -42,6 +42,16 @@ final class Bench {
             .toAbsolutePath().normalize();
     static final Path WORK = ROOT.resolve("target/bench");
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+    /**
+     * Paho's MQTT 5 client logs every inbound QoS 2 release at INFO through java.util.logging (one console line per
+     * command a bench device receives): load of the bench itself on the shared cores, not of the system measured.
+     * Held in a field because java.util.logging keeps loggers weakly.
+     */
+    private static final java.util.logging.Logger PAHO_LOG = java.util.logging.Logger.getLogger("org.eclipse.paho");
+
+    static {
+        PAHO_LOG.setLevel(java.util.logging.Level.WARNING);
+    }
 
     private Bench() {
     }
@@ -126,6 +136,31 @@ final class Bench {
             String s = Files.readString(Path.of("/proc/" + pid + "/stat"));
             String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ");
             return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / 100.0; // fields 14 and 15 of stat(5)
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+    }
+
+    /**
+     * CPU seconds used so far by the JIT compiler threads of a HotSpot process (threads named "C1/C2 CompilerThread"),
+     * -1 when unknown.
+     */
+    static double jitCpuSeconds(long pid) {
+        double sum = 0;
+        try (var tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
+            for (Path task : (Iterable<Path>) tasks::iterator) {
+                try {
+                    String comm = Files.readString(task.resolve("comm")).trim();
+                    if (comm.startsWith("C1 Compiler") || comm.startsWith("C2 Compiler")) {
+                        String s = Files.readString(task.resolve("stat"));
+                        String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ");
+                        sum += (Long.parseLong(f[11]) + Long.parseLong(f[12])) / 100.0;
+                    }
+                } catch (IOException e) {
+                    // the thread ended meanwhile
+                }
+            }
+            return sum;
         } catch (IOException | RuntimeException e) {
             return -1;
         }

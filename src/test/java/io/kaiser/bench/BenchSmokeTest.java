@@ -37,7 +37,7 @@ class BenchSmokeTest {
     @Timeout(90)
     void commandRoundTripSmokeProducesNonzeroFigures() throws Exception {
         requireServices();
-        List<double[]> medians = CommandRoundTrip.run(new String[] {"--n", "20", "--callers", "1,2", "--devices", "2", "--warmup", "40",
+        List<double[]> medians = CommandRoundTrip.run(new String[] {"--n", "20", "--callers", "1,2", "--devices", "2", "--warmup", "40", "--warmup-max-s", "0",
                 "--section", "command-latency-smoke", "--command", "BenchSmokeTest"});
         assertEquals(2, medians.size());
         for (double[] m : medians) {

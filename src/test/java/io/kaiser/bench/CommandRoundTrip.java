@@ -53,7 +53,7 @@ public final class CommandRoundTrip {
     static List<double[]> run(String[] argv) throws Exception {
         List<double[]> medians = new ArrayList<>();
         Map<String, String> a = Bench.args(argv);
-        int n = Bench.intArg(a, "n", 300);
+        int n = Bench.intArg(a, "n", 2000);
         int deviceCount = Bench.intArg(a, "devices", 10);
         String command = a.getOrDefault("command", "bench/command-latency");
         int[] levels = java.util.Arrays.stream(a.getOrDefault("callers", "1,10,100").split(",")).mapToInt(Integer::parseInt).toArray();
@@ -61,6 +61,7 @@ public final class CommandRoundTrip {
                 "raw MQTT p99 ms", "raw MQTT max ms", "REST / raw (median)", "REST / raw (p99)");
         double serverCpu;
         double rss;
+        String warmupText;
         Bench.Table segmentTable = new Bench.Table("callers", "calls traced", "request -> stored", "stored -> device", "device -> server",
                 "queued -> applied", "applied -> response");
         boolean profile = Boolean.parseBoolean(a.getOrDefault("profile", "false"));
@@ -82,16 +83,34 @@ public final class CommandRoundTrip {
             if (!Bench.await(Duration.ofSeconds(30), () -> Bench.count(db, "SELECT count(*) FROM devices WHERE status = 'online'") >= deviceCount)) {
                 throw new IllegalStateException("devices not online, see " + server.log);
             }
-            HttpClient http = HttpClient.newBuilder().executor(Executors.newFixedThreadPool(8)).build();
+            // HTTP/1.1 keep-alive, as curl, requests or fetch speak to an http:// server (Java's client would upgrade to h2c)
+            HttpClient.Version version = "2".equals(a.get("http")) ? HttpClient.Version.HTTP_2 : HttpClient.Version.HTTP_1_1;
+            HttpClient http = HttpClient.newBuilder().version(version).executor(Executors.newFixedThreadPool(8)).build();
             Commander raw = new Commander(broker.url(), server.kaiserId);
             Map<String, long[]> restTimes = new ConcurrentHashMap<>();
             IntFunction<Long> rest = i -> restCall(http, server, devices.get(i % deviceCount).esp, restTimes);
             IntFunction<Long> mqtt = i -> raw.call(devices.get(i % deviceCount).esp);
-            // warm-up until the JIT has compiled the hot path (a few thousand calls; 100 left it interpreted)
+            // warm-up until the server's JIT is done with the hot path: on 2 slow cores its compiler threads still took a
+            // third of the server's CPU after 3,000 calls; rounds of calls until they use under 5 % of the round's time
             int warmup = Bench.intArg(a, "warmup", 3000);
-            measure(rest, Math.min(10, deviceCount), warmup);
+            int warmupMaxS = Bench.intArg(a, "warmup-max-s", 240);
+            long warmupFrom = System.nanoTime();
+            int warmupCalls = 0;
+            double jitShare;
+            do {
+                double jit0 = Bench.jitCpuSeconds(server.pid());
+                long round0 = System.nanoTime();
+                measure(rest, Math.min(10, deviceCount), warmup);
+                warmupCalls += warmup;
+                jitShare = (Bench.jitCpuSeconds(server.pid()) - jit0) / ((System.nanoTime() - round0) / 1e9);
+                System.err.printf("warm-up: %d calls, JIT compiler threads at %.0f %% of a core in the last round%n", warmupCalls, jitShare * 100);
+            } while (jitShare > 0.05 && System.nanoTime() - warmupFrom < warmupMaxS * 1_000_000_000L);
             measure(rest, 1, Math.max(1, warmup / 20));
             measure(mqtt, Math.min(10, deviceCount), warmup);
+            warmupText = warmupCalls + " REST calls at 10 callers in " + Bench.f0((System.nanoTime() - warmupFrom) / 1e9)
+                    + " s, until the server's JIT compiler threads used " + Bench.f0(jitShare * 100) + " % of a core over the last "
+                    + warmup + " (rounds until under 5 %, at most " + warmupMaxS + " s), then " + Math.max(1, warmup / 20)
+                    + " at 1 caller and " + warmup + " raw MQTT calls";
             double cpu0 = Bench.cpuSeconds(server.pid());
             long t0 = System.nanoTime();
             StringBuilder windows = new StringBuilder();
@@ -128,8 +147,9 @@ public final class CommandRoundTrip {
                 + " clients that answer `system/command` at once with `system/command/response`, QoS 1); caller *i* talks to device *i* mod "
                 + deviceCount + ". Each caller sends its next request when the previous one is answered. Baseline *raw MQTT*: one plain client"
                 + " publishes the same command at QoS 2 to the same devices and waits for the answer with the same `correlation_id`"
-                + " (the floor: broker + device, no server). Both measured interleaved per level in one run, after " + a.getOrDefault("warmup", "3000") + " warm-up calls each (10 callers);"
-                + " client-side wall clock (`System.nanoTime`). Every MQTT client here has TCP_NODELAY, like the server's.\n\n"
+                + " (the floor: broker + device, no server). Both measured interleaved per level in one run, after a warm-up of " + warmupText + ";"
+                + " client-side wall clock (`System.nanoTime`); REST over HTTP/1.1 keep-alive connections, as curl or a script's HTTP"
+                + " library would use. Every MQTT client here has TCP_NODELAY, like the server's.\n\n"
                 + t + "\nServer CPU during the measurement: " + Bench.f0(serverCpu) + " % of one core; RSS at the end " + Bench.f0(rss) + " MiB.\n"
                 + "\nWhere a REST round trip's time goes (p50 / p99 ms per segment, from the same calls): *request -> stored* is the"
                 + " client's send until the command row's `created_at`; *stored -> device* until the device's callback saw the command"
@@ -235,11 +255,18 @@ public final class CommandRoundTrip {
     }
 
     /** A device that answers every system command at once. */
+    private static final java.util.concurrent.ScheduledExecutorService HEARTBEATS = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "bench-device-heartbeats");
+        t.setDaemon(true);
+        return t;
+    });
+
     static final class Device implements AutoCloseable {
         final String esp;
         /** When a command (by correlation id) reached this device, epoch µs. */
         final Map<String, Long> seen = new ConcurrentHashMap<>();
         final MqttAsyncClient client;
+        private final java.util.concurrent.ScheduledFuture<?> heartbeats;
 
         Device(String url, String kaiserId, String esp) throws MqttException {
             this.esp = esp;
@@ -260,12 +287,20 @@ public final class CommandRoundTrip {
             o.setSocketFactory(io.kaiser.mqtt.NoDelaySockets.plain()); // as the server's own connections
             client.connect(o).waitForCompletion(5000);
             client.subscribe(base + "system/command", 2).waitForCompletion(5000);
-            client.publish(base + "system/heartbeat", ("{\"ts\":" + System.currentTimeMillis() / 1000
-                    + ",\"uptime\":1,\"heap_free\":100000,\"wifi_rssi\":-50}").getBytes(StandardCharsets.UTF_8), 0, false);
+            // every 60 s like the firmware: a warm-up of several minutes outlasts the server's heartbeat timeout
+            heartbeats = HEARTBEATS.scheduleAtFixedRate(() -> {
+                try {
+                    client.publish(base + "system/heartbeat", ("{\"ts\":" + System.currentTimeMillis() / 1000
+                            + ",\"uptime\":1,\"heap_free\":100000,\"wifi_rssi\":-50}").getBytes(StandardCharsets.UTF_8), 0, false);
+                } catch (MqttException e) {
+                    // the next one
+                }
+            }, 0, 60, java.util.concurrent.TimeUnit.SECONDS);
         }
 
         @Override
         public void close() {
+            heartbeats.cancel(false);
             try {
                 client.disconnect().waitForCompletion(2000);
                 client.close();
