@@ -21,8 +21,8 @@ import io.kaiser.KaiserHeaders;
 
 /**
  * Device answers of one ingest batch (acks, responses, outcomes), stored and applied in one transaction when the
- * batch ends: for each answer, in arrival order, its idempotency key (a duplicate answer is skipped), its
- * device_answers row and its effect on the command. One commit per batch instead of several per answer, and an answer
+ * batch ends: for each answer its idempotency key (a duplicate answer is skipped), its device_answers row and its
+ * effect on the command, in arrival order per command. One commit per batch instead of several per answer, and an answer
  * is never half applied: the key, the row and the command change commit together or not at all (a failed batch is
  * retried by the drainer from the journal).
  *
