@@ -550,7 +550,7 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
                 t.setDaemon(true);
                 return t;
             });
-            flusher.scheduleWithFixedDelay(journal::force, fsyncInterval, fsyncInterval, TimeUnit.MILLISECONDS);
+            flusher.scheduleWithFixedDelay(journal::sync, fsyncInterval, fsyncInterval, TimeUnit.MILLISECONDS);
             registry.lookupByNameAndType("commandWaiter", io.kaiser.command.CommandWaiter.class).startListening();
             registry.lookupByNameAndType("kaiserMetrics", io.kaiser.metrics.KaiserMetrics.class).start(metricsRefresh);
             registry.lookupByNameAndType("mqttPublisher", KaiserMqttClient.class).start();

@@ -27,8 +27,8 @@ import org.slf4j.LoggerFactory;
  * <p>The MQTT callback thread only appends (one {@code write}, no parsing, no database), then returns, so the
  * client acknowledges the message to the broker after it is on disk. A single drainer reads the journal in
  * order, so every device's messages are processed in the order they arrived. The drainer's checkpoint is a
- * small file; on restart everything after it is replayed and the database's unique keys drop what was
- * already stored. A killed process loses nothing it acknowledged; data waiting for {@code fsync} can be
+ * small file, written by the flusher ({@link #sync()}); on restart everything after it is replayed and the
+ * database's unique keys drop what was already stored. A killed process loses nothing it acknowledged; data waiting for {@code fsync} can be
  * lost only with the machine's power ({@code kaiser.ingest.journal.fsync-interval-ms} bounds that window).
  *
  * <p>Record layout: {@code int length | int crc32c | long receivedAt | byte qos | byte retained |
@@ -51,6 +51,7 @@ public final class IngestJournal implements AutoCloseable {
     private final ByteBuffer writeBuffer = ByteBuffer.allocateDirect(512 * 1024);
     private volatile long end;
     private volatile long checkpoint;
+    private long persistedCheckpoint;
     private volatile boolean dirty;
     private long activeBase;
 
@@ -107,6 +108,7 @@ public final class IngestJournal implements AutoCloseable {
         if (checkpoint < 0) {
             checkpoint = segments.firstKey();
         }
+        persistedCheckpoint = checkpoint;
     }
 
     private static long scanValidLength(FileChannel ch) throws IOException {
@@ -318,13 +320,42 @@ public final class IngestJournal implements AutoCloseable {
         return end;
     }
 
-    /** Records that everything before {@code position} is stored, and deletes fully processed segments. */
+    /**
+     * Records that everything before {@code position} is stored. Only in memory: {@link #sync()} writes it to the
+     * checkpoint file and deletes the segments before it, off the drainer's path. A crash before that replays the
+     * batches since the last written checkpoint, and the database's unique keys drop what was already stored.
+     */
     public void commit(long position) {
         checkpoint = position;
+    }
+
+    /** Flushes appended records to the disk, then writes the checkpoint (called periodically by the flusher). */
+    public void sync() {
+        force();
+        persistCheckpoint();
+    }
+
+    /**
+     * Writes the checkpoint to its file (written, synced, renamed over the old one) and then deletes the segments
+     * wholly before it: a segment is never deleted while the file on disk still points into it.
+     */
+    synchronized void persistCheckpoint() {
+        long position = checkpoint;
+        if (position == persistedCheckpoint) {
+            return;
+        }
         try {
             Path tmp = dir.resolve("checkpoint.tmp");
-            Files.writeString(tmp, Long.toString(position));
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.TRUNCATE_EXISTING)) {
+                ByteBuffer text = ByteBuffer.wrap(Long.toString(position).getBytes(StandardCharsets.US_ASCII));
+                while (text.hasRemaining()) {
+                    ch.write(text);
+                }
+                ch.force(false);
+            }
             Files.move(tmp, checkpointFile, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            persistedCheckpoint = position;
             deleteProcessedSegments(position);
         } catch (IOException e) {
             LOG.warn("Ingest journal checkpoint write failed (replay will dedupe): {}", e.getMessage());
@@ -355,6 +386,7 @@ public final class IngestJournal implements AutoCloseable {
 
     @Override
     public void close() {
+        persistCheckpoint();
         appendLock.lock();
         try {
             for (FileChannel ch : segments.values()) {

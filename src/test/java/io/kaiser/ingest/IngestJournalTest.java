@@ -126,6 +126,30 @@ class IngestJournalTest {
     }
 
     @Test
+    void should_replay_from_the_last_written_checkpoint_after_a_crash() throws Exception {
+        IngestJournal crashed = new IngestJournal(dir, 200);
+        try {
+            for (int i = 0; i < 40; i++) {
+                append(crashed, i);
+            }
+            List<InboundMessage> all = crashed.read(crashed.checkpoint(), 100, 0);
+            long written = all.get(9).next();
+            crashed.commit(written);
+            crashed.sync();
+            List<Path> segmentsAtSync = segments(dir);
+            // stored, but the process dies before the flusher writes the checkpoint again
+            crashed.commit(all.get(29).next());
+            try (IngestJournal reopened = new IngestJournal(dir, 200)) {
+                assertThat(reopened.checkpoint()).isEqualTo(written);
+                assertThat(segments(dir)).isEqualTo(segmentsAtSync);
+                assertThat(payloads(reopened.read(reopened.checkpoint(), 100, 0))).hasSize(30).first().isEqualTo("{\"i\":10}");
+            }
+        } finally {
+            crashed.close();
+        }
+    }
+
+    @Test
     void should_move_the_checkpoint_and_delete_fully_processed_segments() throws Exception {
         try (IngestJournal j = new IngestJournal(dir, 200)) {
             for (int i = 0; i < 40; i++) {
@@ -150,12 +174,15 @@ class IngestJournalTest {
             long half = all.get(25).next();
             j.commit(half);
             assertThat(j.checkpoint()).isEqualTo(half);
+            assertThat(segments(dir)).as("segments are deleted when the checkpoint is written, not before").isEqualTo(before);
+            j.sync();
             List<Path> afterHalf = segments(dir);
             assertThat(afterHalf).hasSizeLessThan(before.size()).hasSizeGreaterThan(0);
             // the records after the checkpoint are still readable
             assertThat(payloads(j.read(j.checkpoint(), 100, 0))).first().isEqualTo("{\"i\":26}");
 
             j.commit(j.end());
+            j.sync();
             assertThat(segments(dir)).as("only the active segment is left").hasSize(1);
             assertThat(j.backlogBytes()).isZero();
             assertThat(j.read(j.checkpoint(), 100, 0)).isEmpty();
