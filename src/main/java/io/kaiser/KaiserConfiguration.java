@@ -3,6 +3,9 @@ package io.kaiser;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -309,8 +312,8 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
     @BindToRegistry
     public io.kaiser.command.CommandService commandService() {
         return once("commandService", () -> new io.kaiser.command.CommandService(dataSource(), topicBuilder(),
-                type -> duration("kaiser.command.ack-timeout." + type),
-                type -> duration("kaiser.command.ttl." + type),
+                durationPerType("kaiser.command.ack-timeout."),
+                durationPerType("kaiser.command.ttl."),
                 new io.kaiser.command.CommandService.RateLimiter(commandRatePerSecond, commandRateBurst)));
     }
 
@@ -365,6 +368,12 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
         return once("deviceCredentials", () -> new io.kaiser.provisioning.DeviceCredentials(dataSource(), kaiserId, mqttUrl,
                 provisioningClientId.isBlank() ? instanceId + "-provisioning" : provisioningClientId, baseOptions(),
                 Duration.ofMillis(provisioningTimeout), provisioningOnApprove));
+    }
+
+    /** The duration property {@code prefix + type} of each command type, resolved once per type (not per command). */
+    private java.util.function.Function<String, Duration> durationPerType(String prefix) {
+        Map<String, Optional<Duration>> resolved = new ConcurrentHashMap<>();
+        return type -> resolved.computeIfAbsent(type, t -> Optional.ofNullable(duration(prefix + t))).orElse(null);
     }
 
     /** A duration property ("10s", "500ms", "2m"); "never" or empty means none. */
