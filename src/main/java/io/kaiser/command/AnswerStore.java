@@ -4,6 +4,7 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.sql.Timestamp;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -138,6 +139,11 @@ public final class AnswerStore {
             c.setAutoCommit(false);
             try {
                 if (!together.isEmpty()) {
+                    // PostgreSQL would plan the statement anew on every batch (its generic plan assumes 10 rows per array,
+                    // which looks dearer than a custom plan for a few): planning cost more than running it
+                    try (Statement s = c.createStatement()) {
+                        s.execute("SET LOCAL plan_cache_mode = force_generic_plan");
+                    }
                     storeTogether(c, batch, together, outcomes, isNew, effects);
                 }
                 for (int i : alone) {
