@@ -166,6 +166,29 @@ final class Bench {
         }
     }
 
+    /** CPU seconds used so far by every process named {@code comm} (all of PostgreSQL's backends, say); ended ones not counted. */
+    static double cpuSecondsOfAll(String comm) {
+        double sum = 0;
+        try (var procs = Files.list(Path.of("/proc"))) {
+            for (Path proc : (Iterable<Path>) procs::iterator) {
+                String name = proc.getFileName().toString();
+                if (!name.chars().allMatch(Character::isDigit)) {
+                    continue;
+                }
+                try {
+                    if (Files.readString(proc.resolve("comm")).trim().equals(comm)) {
+                        sum += Math.max(0, cpuSeconds(Long.parseLong(name)));
+                    }
+                } catch (IOException e) {
+                    // the process ended meanwhile
+                }
+            }
+            return sum;
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+    }
+
     static int freePort() {
         try (ServerSocket s = new ServerSocket(0)) {
             return s.getLocalPort();

@@ -64,6 +64,8 @@ public final class CommandRoundTrip {
         String warmupText;
         Bench.Table segmentTable = new Bench.Table("callers", "calls traced", "request -> stored", "stored -> device", "device -> server",
                 "queued -> applied", "applied -> response");
+        Bench.Table cpuTable = new Bench.Table("callers", "round trip", "round trips/s", "server", "load generator", "PostgreSQL",
+                "Mosquitto", "all four", "cores busy");
         boolean profile = Boolean.parseBoolean(a.getOrDefault("profile", "false"));
         List<String> jvm = new ArrayList<>(List.of("-Xmx512m"));
         java.nio.file.Path jfr = Bench.WORK.resolve("command.jfr");
@@ -120,11 +122,17 @@ public final class CommandRoundTrip {
                 // interleaved per level so that both see the same background load
                 long restFrom = System.currentTimeMillis();
                 restTimes.clear();
+                double[] cpuFrom = cpuByProcess(server, broker);
+                long wallFrom = System.nanoTime();
                 long[] r = measure(rest, callers, requests);
+                cpuTable.row(cpuRow(callers, "REST", requests, (System.nanoTime() - wallFrom) / 1e9, cpuFrom, cpuByProcess(server, broker)));
                 segments.add(segments(db, callers, restTimes, devices));
                 // the REST part of each level, for JfrSummary (--window target/bench/command-window.txt)
                 windows.append(callers).append(' ').append(restFrom).append(' ').append(System.currentTimeMillis()).append('\n');
+                cpuFrom = cpuByProcess(server, broker);
+                wallFrom = System.nanoTime();
                 long[] m = measure(mqtt, callers, requests);
+                cpuTable.row(cpuRow(callers, "raw MQTT", requests, (System.nanoTime() - wallFrom) / 1e9, cpuFrom, cpuByProcess(server, broker)));
                 medians.add(new double[] {Bench.pct(r, 50), Bench.pct(m, 50)});
                 t.row(callers, requests, Bench.f2(Bench.pct(r, 50) / 1000), Bench.f2(Bench.pct(r, 99) / 1000), Bench.f2(Bench.pct(r, 100) / 1000),
                         Bench.f2(Bench.pct(m, 50) / 1000), Bench.f2(Bench.pct(m, 99) / 1000), Bench.f2(Bench.pct(m, 100) / 1000),
@@ -157,9 +165,35 @@ public final class CommandRoundTrip {
                 + " answers at once; broker, ingest receive); *queued -> applied* until the answer transaction's `completed_at` (journal,"
                 + " drainer, batch); *applied -> response* until the client has the response (commit, waking the request, reading the"
                 + " command, HTTP). All clocks are this machine's; PostgreSQL's `now()` is the start of its transaction.\n\n"
-                + segmentTable + "\n";
+                + segmentTable + "\nCPU per round trip (ms of CPU per call, from /proc over each part of each level; *load"
+                + " generator* is this benchmark's process: callers, devices and the raw client; PostgreSQL is all its processes;"
+                + " *cores busy*: the four together, of the machine's 2). Every caller waits for its answer before the next call,"
+                + " so once the cores are busy a level's latency is its callers divided by the round trips per second.\n\n"
+                + cpuTable + "\n";
         Bench.publish(a.getOrDefault("section", "command-latency"), a.getOrDefault("title", "Command round trip"), command, body);
         return medians;
+    }
+
+    /** CPU seconds so far of: the server, this process (the load generator), PostgreSQL, the broker. */
+    static double[] cpuByProcess(Bench.Server server, Bench.Broker broker) {
+        return new double[] {Bench.cpuSeconds(server.pid()), Bench.cpuSeconds(ProcessHandle.current().pid()),
+                Bench.cpuSecondsOfAll("postgres"), Bench.cpuSeconds(broker.pid())};
+    }
+
+    static Object[] cpuRow(int callers, String path, int calls, double seconds, double[] from, double[] to) {
+        Object[] row = new Object[9];
+        row[0] = callers;
+        row[1] = path;
+        row[2] = Bench.f0(calls / seconds);
+        double all = 0;
+        for (int k = 0; k < 4; k++) {
+            double used = to[k] - from[k];
+            all += used;
+            row[k + 3] = Bench.f2(used * 1000 / calls);
+        }
+        row[7] = Bench.f2(all * 1000 / calls);
+        row[8] = Bench.f2(all / seconds);
+        return row;
     }
 
     static long epochMicros() {
