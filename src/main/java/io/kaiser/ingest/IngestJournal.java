@@ -28,8 +28,9 @@ import org.slf4j.LoggerFactory;
  * client acknowledges the message to the broker after it is on disk. A single drainer reads the journal in
  * order, so every device's messages are processed in the order they arrived. The drainer's checkpoint is a
  * small file, written by the flusher ({@link #sync()}); on restart everything after it is replayed and the
- * database's unique keys drop what was already stored. A killed process loses nothing it acknowledged; data waiting for {@code fsync} can be
- * lost only with the machine's power ({@code kaiser.ingest.journal.fsync-interval-ms} bounds that window).
+ * database's unique keys drop what was already stored. A killed process loses nothing it acknowledged; data
+ * waiting for {@code fsync} can be lost only with the machine's power
+ * ({@code kaiser.ingest.journal.fsync-interval-ms} bounds that window).
  *
  * <p>Record layout: {@code int length | int crc32c | long receivedAt | byte qos | byte retained |
  * short keyLen | key | short topicLen | topic | int payloadLen | payload}; length covers everything after crc.
