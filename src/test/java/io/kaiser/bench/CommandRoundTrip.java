@@ -122,17 +122,11 @@ public final class CommandRoundTrip {
                 // interleaved per level so that both see the same background load
                 long restFrom = System.currentTimeMillis();
                 restTimes.clear();
-                double[] cpuFrom = cpuByProcess(server, broker);
-                long wallFrom = System.nanoTime();
-                long[] r = measure(rest, callers, requests);
-                cpuTable.row(cpuRow(callers, "REST", requests, (System.nanoTime() - wallFrom) / 1e9, cpuFrom, cpuByProcess(server, broker)));
+                long[] r = measureWithCpu(rest, callers, requests, "REST", cpuTable, server, broker);
                 segments.add(segments(db, callers, restTimes, devices));
                 // the REST part of each level, for JfrSummary (--window target/bench/command-window.txt)
                 windows.append(callers).append(' ').append(restFrom).append(' ').append(System.currentTimeMillis()).append('\n');
-                cpuFrom = cpuByProcess(server, broker);
-                wallFrom = System.nanoTime();
-                long[] m = measure(mqtt, callers, requests);
-                cpuTable.row(cpuRow(callers, "raw MQTT", requests, (System.nanoTime() - wallFrom) / 1e9, cpuFrom, cpuByProcess(server, broker)));
+                long[] m = measureWithCpu(mqtt, callers, requests, "raw MQTT", cpuTable, server, broker);
                 medians.add(new double[] {Bench.pct(r, 50), Bench.pct(m, 50)});
                 t.row(callers, requests, Bench.f2(Bench.pct(r, 50) / 1000), Bench.f2(Bench.pct(r, 99) / 1000), Bench.f2(Bench.pct(r, 100) / 1000),
                         Bench.f2(Bench.pct(m, 50) / 1000), Bench.f2(Bench.pct(m, 99) / 1000), Bench.f2(Bench.pct(m, 100) / 1000),
@@ -172,6 +166,16 @@ public final class CommandRoundTrip {
                 + cpuTable + "\n";
         Bench.publish(a.getOrDefault("section", "command-latency"), a.getOrDefault("title", "Command round trip"), command, body);
         return medians;
+    }
+
+    /** {@link #measure} that also adds the CPU per call of each process to {@code cpuTable}. */
+    static long[] measureWithCpu(IntFunction<Long> call, int callers, int requests, String path, Bench.Table cpuTable,
+                                 Bench.Server server, Bench.Broker broker) throws Exception {
+        double[] cpuFrom = cpuByProcess(server, broker);
+        long wallFrom = System.nanoTime();
+        long[] micros = measure(call, callers, requests);
+        cpuTable.row(cpuRow(callers, path, requests, (System.nanoTime() - wallFrom) / 1e9, cpuFrom, cpuByProcess(server, broker)));
+        return micros;
     }
 
     /** CPU seconds so far of: the server, this process (the load generator), PostgreSQL, the broker. */
