@@ -3,7 +3,6 @@ package io.kaiser.bench;
 import java.io.File;
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -28,6 +27,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.function.BooleanSupplier;
+
+import io.kaiser.support.FreePorts;
 
 /**
  * Shared plumbing of the benchmark mains: machine facts, process CPU/RSS from /proc, a private Mosquitto, fresh
@@ -189,14 +190,6 @@ final class Bench {
         }
     }
 
-    static int freePort() {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
     static boolean portOpen(int port) {
         try (Socket s = new Socket()) {
             s.connect(new InetSocketAddress("127.0.0.1", port), 200);
@@ -263,7 +256,7 @@ final class Bench {
         final String config;
 
         Broker(int maxQueued) throws IOException {
-            port = freePort();
+            port = FreePorts.next();
             Path dir = Files.createDirectories(WORK.resolve("mosquitto-" + port));
             config = String.join("\n",
                     "# derived from mosquitto/mosquitto.conf: one MQTT listener, no persistence, larger queue",
@@ -409,7 +402,7 @@ final class Bench {
         Server(String name, String mqttUrl, String db, Map<String, String> props, List<String> jvmArgs) throws IOException {
             this.kaiserId = "b" + name + UUID.randomUUID().toString().substring(0, 6);
             this.db = db;
-            this.port = freePort();
+            this.port = FreePorts.next();
             Path journal = Files.createDirectories(WORK.resolve("journal-" + kaiserId));
             List<String> cmd = new ArrayList<>();
             cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());

@@ -1,6 +1,5 @@
 package io.kaiser.bench;
 
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -13,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 
+import io.kaiser.support.FreePorts;
 import org.eclipse.paho.mqttv5.client.IMqttToken;
 import org.eclipse.paho.mqttv5.client.MqttAsyncClient;
 import org.eclipse.paho.mqttv5.client.MqttCallback;
@@ -328,7 +328,7 @@ public final class IngestBench {
         }
         String db = Bench.createKaiserDatabase("nodered");
         String kid = "bnodered" + System.nanoTime() % 100000;
-        int port = Bench.freePort();
+        int port = FreePorts.next();
         Path dir = Files.createDirectories(Bench.WORK.resolve("nodered-" + port));
         Path pg = Bench.ROOT.resolve("bench/nodered/node_modules/pg");
         Files.writeString(dir.resolve("settings.js"), "module.exports = { uiPort: " + port + ", uiHost: '127.0.0.1', flowFile: 'flows.json',"

@@ -8,6 +8,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 
+import io.kaiser.support.FreePorts;
+
 /**
  * Startup: seconds from process start to {@code GET /api/v1/health} 200, and resident memory then, for the embedded
  * default ({@code mvn -B -q -Pembedded compile exec:java}, what {@code ./kaiser run} runs: Maven, in-process HiveMQ
@@ -30,7 +32,7 @@ public final class StartupBench {
             try {
                 for (int r = 1; r <= runs; r++) {
                     String id = "bstart" + UUID.randomUUID().toString().substring(0, 6);
-                    int port = Bench.freePort();
+                    int port = FreePorts.next();
                     List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Dkaiser.id=" + id,
                             "-Dkaiser.instance-id=" + id, "-Dkaiser.mqtt.url=" + mqtt, "-Dkaiser.db.url=" + Bench.jdbcUrl(db),
                             "-Dkaiser.db.user=" + Bench.PG_USER, "-Dkaiser.ingest.journal-dir=" + Bench.WORK.resolve("journal-" + id),
@@ -47,9 +49,9 @@ public final class StartupBench {
             Path data = Bench.WORK.resolve("embedded-data-" + UUID.randomUUID().toString().substring(0, 6));
             for (int r = 1; r <= runs; r++) {
                 String id = "bemb" + UUID.randomUUID().toString().substring(0, 6);
-                int port = Bench.freePort();
+                int port = FreePorts.next();
                 List<String> cmd = List.of("mvn", "-B", "-q", "-Pembedded", "compile", "exec:java", "-Dcamel.server.port=" + port,
-                        "-Dkaiser.embedded.mqtt-port=" + Bench.freePort(), "-Dkaiser.embedded.data-dir=" + data, "-Dkaiser.id=" + id,
+                        "-Dkaiser.embedded.mqtt-port=" + FreePorts.next(), "-Dkaiser.embedded.data-dir=" + data, "-Dkaiser.id=" + id,
                         "-Dkaiser.instance-id=kaiser-" + id);
                 double[] m = time(cmd, port, Bench.WORK.resolve("startup-" + id + ".log"));
                 t.row("embedded: `mvn -B -q -Pembedded compile exec:java` (= `./kaiser run`)", r, Bench.f2(m[0]), Bench.f0(m[1]),

@@ -5,8 +5,6 @@ import static org.awaitility.Awaitility.await;
 
 import java.io.File;
 import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -24,6 +22,7 @@ import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
+import io.kaiser.support.FreePorts;
 import org.eclipse.paho.mqttv5.client.MqttClient;
 import org.eclipse.paho.mqttv5.client.MqttConnectionOptions;
 import org.eclipse.paho.mqttv5.client.persist.MemoryPersistence;
@@ -59,7 +58,7 @@ class CamelCliRunTest {
         Path target = projectDir.resolve("target");
         Path journal = target.resolve("camel-cli-journal-" + suffix);
         Path log = target.resolve("camel-cli-run-" + suffix + ".log");
-        int port = freePort();
+        int port = FreePorts.next();
         createDatabase();
 
         List<String> cmd = new ArrayList<>();
@@ -160,12 +159,6 @@ class CamelCliRunTest {
         }
         assertThat(cp).as("test class path").contains(File.pathSeparator);
         return cp;
-    }
-
-    private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
     }
 
     private static String env(String name, String defaultValue) {

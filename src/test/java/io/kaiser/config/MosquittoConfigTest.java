@@ -7,7 +7,6 @@ import java.io.File;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -17,6 +16,7 @@ import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 
+import io.kaiser.support.FreePorts;
 import org.eclipse.paho.mqttv5.client.MqttClient;
 import org.eclipse.paho.mqttv5.client.MqttConnectionOptions;
 import org.eclipse.paho.mqttv5.client.persist.MemoryPersistence;
@@ -63,8 +63,8 @@ class MosquittoConfigTest {
         Assumptions.assumeTrue(binary != null, "no mosquitto binary on this machine: start check not run");
         String id = UUID.randomUUID().toString().substring(0, 8);
         Path work = Files.createDirectories(projectDir.resolve("target/mosquitto-conf-" + id));
-        int mqttPort = freePort();
-        int wsPort = freePort();
+        int mqttPort = FreePorts.next();
+        int wsPort = FreePorts.next();
         // the same file with other ports and a persistence directory this test owns; running as root, Mosquitto
         // would switch to user "mosquitto", which cannot write under target/: stay root for the test
         String conf = Files.readString(dev)
@@ -117,11 +117,5 @@ class MosquittoConfigTest {
             }
         }
         return null;
-    }
-
-    private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
     }
 }

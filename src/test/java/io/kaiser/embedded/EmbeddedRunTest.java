@@ -5,8 +5,6 @@ import static org.awaitility.Awaitility.await;
 
 import java.io.File;
 import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -19,6 +17,7 @@ import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 
+import io.kaiser.support.FreePorts;
 import org.eclipse.paho.mqttv5.client.MqttClient;
 import org.eclipse.paho.mqttv5.client.MqttConnectionOptions;
 import org.eclipse.paho.mqttv5.client.persist.MemoryPersistence;
@@ -47,8 +46,8 @@ class EmbeddedRunTest {
         Path target = projectDir.resolve("target");
         Path dataDir = target.resolve("embedded-run-" + suffix);
         Path log = target.resolve("embedded-run-" + suffix + ".log");
-        int httpPort = freePort();
-        int mqttPort = freePort();
+        int httpPort = FreePorts.next();
+        int mqttPort = FreePorts.next();
         String kaiserId = "emb" + suffix;
 
         ProcessBuilder pb = new ProcessBuilder(List.of(mvn(), "-B", "-q", "-Pembedded", "compile", "exec:java",
@@ -133,11 +132,5 @@ class EmbeddedRunTest {
             }
         }
         throw new IllegalStateException("mvn not found on PATH or in MAVEN_HOME");
-    }
-
-    private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
     }
 }

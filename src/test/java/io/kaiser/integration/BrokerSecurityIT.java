@@ -24,6 +24,7 @@ import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLSocketFactory;
 import javax.net.ssl.TrustManagerFactory;
 
+import io.kaiser.support.FreePorts;
 import io.kaiser.support.Heartbeats;
 import io.kaiser.support.Http;
 import io.kaiser.support.KaiserServer;
@@ -75,9 +76,9 @@ class BrokerSecurityIT {
         dir.resolve("dynamic-security.json").toFile().setReadable(true, false);
         dir.resolve("dynamic-security.json").toFile().setWritable(true, false);
 
-        tlsPort = freePort();
-        wsPort = freePort();
-        plainPort = freePort();
+        tlsPort = FreePorts.next();
+        wsPort = FreePorts.next();
+        plainPort = FreePorts.next();
         String conf = Files.readString(Path.of("mosquitto/mosquitto.prod.conf"));
         conf = replaceOnce(conf, "\nlistener 8883\n", "\nlistener " + tlsPort + " 127.0.0.1\n");
         conf = replaceOnce(conf, "\nlistener 8884\n", "\nlistener " + wsPort + " 127.0.0.1\n");
@@ -463,14 +464,6 @@ class BrokerSecurityIT {
             return true;
         } catch (IOException e) {
             return false;
-        }
-    }
-
-    static int freePort() {
-        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
-            return s.getLocalPort();
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
         }
     }
 }

@@ -1,7 +1,6 @@
 package io.kaiser.support;
 
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -40,7 +39,7 @@ public final class KaiserServer implements AutoCloseable {
         String suffix = UUID.randomUUID().toString().substring(0, 8);
         this.kaiserId = "t" + name.toLowerCase().replaceAll("[^a-z0-9]", "") + suffix;
         this.database = infra.createDatabase("kaiser_" + name.toLowerCase().replaceAll("[^a-z0-9]", ""));
-        this.port = freePort();
+        this.port = FreePorts.next();
         Path journal;
         try {
             journal = Files.createTempDirectory(Path.of("target"), "journal-" + name + "-");
@@ -65,7 +64,7 @@ public final class KaiserServer implements AutoCloseable {
     public KaiserServer(KaiserServer first, String instanceSuffix, String sharedGroup) {
         this.kaiserId = first.kaiserId;
         this.database = first.database;
-        this.port = freePort();
+        this.port = FreePorts.next();
         properties.putAll(first.properties);
         Path journal;
         try {
@@ -183,13 +182,5 @@ public final class KaiserServer implements AutoCloseable {
     public long count(String sql) {
         Object v = query(sql).get(0).values().iterator().next();
         return ((Number) v).longValue();
-    }
-
-    public static int freePort() {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
     }
 }

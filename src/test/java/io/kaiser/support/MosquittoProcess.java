@@ -3,8 +3,10 @@ package io.kaiser.support;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 
 import static org.awaitility.Awaitility.await;
 
@@ -28,7 +30,23 @@ final class MosquittoProcess {
         } catch (IOException e) {
             throw new IllegalStateException("mosquitto is not installed", e);
         }
-        await().atMost(Duration.ofSeconds(10)).until(this::listening);
+        Process started = process;
+        await().atMost(Duration.ofSeconds(10)).until(() -> {
+            if (!started.isAlive()) {
+                throw new IllegalStateException("mosquitto exited with " + started.exitValue() + " before listening on "
+                        + port + "; its log:\n" + logTail());
+            }
+            return listening();
+        });
+    }
+
+    private String logTail() {
+        try {
+            List<String> lines = Files.readAllLines(log);
+            return String.join("\n", lines.subList(Math.max(0, lines.size() - 20), lines.size()));
+        } catch (IOException e) {
+            return "(no log: " + e.getMessage() + ")";
+        }
     }
 
     /** SIGTERM: Mosquitto saves its persistence file on the way out. */

@@ -14,7 +14,7 @@ public final class PrivateBroker implements AutoCloseable {
     private final MosquittoProcess mosquitto;
 
     public PrivateBroker() {
-        this.port = KaiserServer.freePort();
+        this.port = FreePorts.next();
         try {
             dir = Files.createTempDirectory("kaiser-broker-");
             dir.toFile().setWritable(true, false);

@@ -12,8 +12,8 @@ import java.nio.file.Path;
 public final class ProjectBroker implements AutoCloseable {
     private static final Path PROJECT_CONFIG = Path.of("mosquitto/mosquitto.conf");
 
-    private final int port = KaiserServer.freePort();
-    private final int wsPort = KaiserServer.freePort();
+    private final int port = FreePorts.next();
+    private final int wsPort = FreePorts.next();
     private final Path dir;
     private final MosquittoProcess mosquitto;
 

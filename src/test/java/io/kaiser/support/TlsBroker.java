@@ -19,8 +19,8 @@ public final class TlsBroker implements AutoCloseable {
     private final MosquittoProcess mosquitto;
 
     public TlsBroker() {
-        this.port = KaiserServer.freePort();
-        this.mtlsPort = KaiserServer.freePort();
+        this.port = FreePorts.next();
+        this.mtlsPort = FreePorts.next();
         try {
             dir = Files.createTempDirectory("kaiser-tls-broker-");
             Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxrwx"));
