@@ -401,13 +401,19 @@ public final class CommandService {
      * changed command its view (columns 1 to 21, as {@link #toView} reads them), its NOTIFY and the answer's
      * {@code a_ord}. {@link AnswerStore} runs it for a batch's answers in the statement that stores them; one answer
      * alone: {@link #changeOpenCommand}.
+     *
+     * <p>"Open" is written as "not final" on purpose: {@code status IN ('pending', 'accepted')} lets the planner scan
+     * {@code commands_deadline_idx} (whose predicate it is) and hash-join the batch against it. That index keeps an
+     * entry for every command answered since the last vacuum (an answer moves the status, the row gets a new version),
+     * so the scan grew with the command rate: 3 ms per batch at 380 commands/s, the largest share of PostgreSQL's
+     * CPU per REST round trip. Looked up by primary key, each answer costs one index probe.
      */
     static final String OPEN_COMMANDS_UPDATE = """
             UPDATE commands SET status = i.a_outcome, answer = CAST(i.a_payload AS jsonb), answer_topic = i.a_topic_key,
                    accepted_at = coalesce(accepted_at, now()),
                    completed_at = CASE WHEN i.a_outcome = 'accepted' THEN NULL ELSE now() END, status_reason = i.a_reason
               FROM i JOIN k ON k.messageid = i.a_key
-             WHERE correlation_id = i.a_corr AND status IN ('pending', 'accepted')
+             WHERE correlation_id = i.a_corr AND status NOT IN ('applied', 'failed', 'timed_out', 'expired')
                AND NOT (status = 'accepted' AND i.a_outcome = 'accepted')
             """ + " RETURNING " + VIEW_COLUMNS + ", pg_notify('kaiser_command', correlation_id), i.a_ord";
 
