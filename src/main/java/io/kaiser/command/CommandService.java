@@ -101,28 +101,59 @@ public final class CommandService {
                     return earlier;
                 }
             }
-            checkDevice(c, spec);
-            if (!spec.type().startsWith("emergency")) {
-                long retryAfter = rateLimiter.tryAcquire(spec.espId() + "|" + spec.type());
-                if (retryAfter > 0) {
-                    throw new RateLimited(retryAfter, "more than the allowed " + spec.type() + " commands for " + spec.espId()
-                            + "; retry in " + retryAfter + " s");
-                }
+            String bucket = spec.type().startsWith("emergency") ? null : spec.espId() + "|" + spec.type();
+            long retryAfter = bucket == null ? 0 : rateLimiter.tryAcquire(bucket);
+            if (retryAfter > 0) {
+                checkDevice(c, spec); // an unknown, offline or emergency-stopped device says so before "too many"
+                throw new RateLimited(retryAfter, "more than the allowed " + spec.type() + " commands for " + spec.espId()
+                        + "; retry in " + retryAfter + " s");
             }
             String id = UUID.randomUUID().toString();
-            // claimed for publishing as it is stored (one commit): the request publishes it next, and a failed publish
-            // puts it back into the outbox (unclaim)
-            return insert(c, spec, id, null, key, hash, issuedBy, CommandTrace.continueOrStart(traceparent), true);
+            // stored only if the device may take it (one round trip for check and insert), and claimed for publishing
+            // as it is stored (one commit): the request publishes it next, and a failed publish puts it back into the
+            // outbox (unclaim)
+            Command command = insert(c, spec, id, null, key, hash, issuedBy, CommandTrace.continueOrStart(traceparent), true, true);
+            if (command == null) {
+                if (bucket != null) {
+                    rateLimiter.release(bucket);
+                }
+                checkDevice(c, spec);
+                // the device passed the check just now: it changed between the two statements
+                throw ApiProblem.conflict("device " + spec.espId() + " changed while the command was stored; retry");
+            }
+            return command;
         }
     }
 
     /** Inserts a command without REST checks (emergency fan-out). */
     public Command create(Connection c, CommandSpec spec, String correlationId, String incidentId, String issuedBy) throws SQLException {
-        return insert(c, spec, correlationId, incidentId, null, null, issuedBy, CommandTrace.create(), false);
+        return insert(c, spec, correlationId, incidentId, null, null, issuedBy, CommandTrace.create(), false, false);
     }
 
+    /** Columns the INSERT sets, in the order of its 17 parameters. */
+    private static final String INSERT_COLUMNS = """
+            INSERT INTO commands (correlation_id, esp_id, command_type, gpio, topic, qos, payload, status, idempotency_key,
+                                  request_hash, incident_id, issued_by, expires_at, ack_timeout_ms, traceparent,
+                                  published_at, ack_deadline)
+            """;
+    private static final String INSERT_VALUES = """
+            ?, ?, ?, ?, ?, ?, ?::jsonb, 'pending', ?, ?, ?, ?, ?, ?, ?,
+            CASE WHEN ? THEN now() END, CASE WHEN ? THEN now() + ? * interval '1 millisecond' END""";
+    /**
+     * The INSERT of a REST command, only for a device that may take it (what {@link #checkDevice} tells apart when no
+     * row was stored): online, not emergency-stopped (unless the command is an emergency one) and, for an actuator
+     * command, with a reported actuator on the gpio. Parameters 18 to 21: esp_id, latch applies, is actuator, gpio.
+     */
+    private static final String INSERT_IF_DEVICE_MAY = INSERT_COLUMNS + "SELECT " + INSERT_VALUES + """
+
+              FROM devices d
+             WHERE d.esp_id = ? AND d.status = 'online'
+               AND NOT (? AND EXISTS (SELECT 1 FROM emergency_latches l WHERE l.scope IN (d.esp_id, '*')))
+               AND NOT (? AND NOT EXISTS (SELECT 1 FROM actuator_states a WHERE a.esp_id = d.esp_id AND a.gpio = ?))""";
+
+    /** @return the stored command, or null when {@code checkDevice} is set and the device may not take it */
     private Command insert(Connection c, CommandSpec spec, String id, String incidentId, String key, String hash, String issuedBy,
-                           String traceparent, boolean claim) throws SQLException {
+                           String traceparent, boolean claim, boolean checkDevice) throws SQLException {
         Map<String, Object> payload = new LinkedHashMap<>(spec.fields());
         payload.put("correlation_id", id);
         payload.put("intent_id", id);
@@ -140,12 +171,7 @@ public final class CommandService {
         int qos = topics.qos(spec.topicKey());
         String json = json(payload);
         Duration life = ttl.apply(spec.type());
-        try (PreparedStatement ps = c.prepareStatement("""
-                INSERT INTO commands (correlation_id, esp_id, command_type, gpio, topic, qos, payload, status, idempotency_key,
-                                      request_hash, incident_id, issued_by, expires_at, ack_timeout_ms, traceparent,
-                                      published_at, ack_deadline)
-                VALUES (?, ?, ?, ?, ?, ?, ?::jsonb, 'pending', ?, ?, ?, ?, ?, ?, ?,
-                        CASE WHEN ? THEN now() END, CASE WHEN ? THEN now() + ? * interval '1 millisecond' END)""")) {
+        try (PreparedStatement ps = c.prepareStatement(checkDevice ? INSERT_IF_DEVICE_MAY : INSERT_COLUMNS + "VALUES (" + INSERT_VALUES + ")")) {
             ps.setString(1, id);
             ps.setString(2, spec.espId());
             ps.setString(3, spec.type());
@@ -164,7 +190,15 @@ public final class CommandService {
             ps.setBoolean(15, claim);
             ps.setBoolean(16, claim);
             ps.setInt(17, timeoutMillis);
-            ps.executeUpdate();
+            if (checkDevice) {
+                ps.setString(18, spec.espId());
+                ps.setBoolean(19, !spec.type().startsWith("emergency"));
+                ps.setBoolean(20, "actuator".equals(spec.type()));
+                ps.setObject(21, spec.gpio(), java.sql.Types.INTEGER);
+            }
+            if (ps.executeUpdate() == 0) {
+                return null;
+            }
         } catch (SQLException e) {
             if ("23505".equals(e.getSQLState()) && key != null) {
                 // a concurrent request with the same key won: answer like a replay
@@ -197,6 +231,10 @@ public final class CommandService {
         }
     }
 
+    /**
+     * Why the device may not take the command, as the API problem (404 unknown device or actuator, 409 not online, 423
+     * emergency-stopped); returns when it may. Read only on the way to a refusal: the INSERT checks the same itself.
+     */
     private void checkDevice(Connection c, CommandSpec spec) throws SQLException {
         // one round trip: the device's status, the emergency latch that blocks it, and whether it has the actuator
         String status;
@@ -686,6 +724,16 @@ public final class CommandService {
         public RateLimiter(double perSecond, double burst) {
             this.perSecond = perSecond;
             this.burst = burst;
+        }
+
+        /** Gives back what {@link #tryAcquire} took, for a request that was refused for another reason. */
+        public void release(String key) {
+            double[] b = buckets.get(key);
+            if (b != null) {
+                synchronized (b) {
+                    b[0] = Math.min(burst, b[0] + 1);
+                }
+            }
         }
 
         /** 0 when allowed, else the seconds to wait. */

@@ -245,7 +245,11 @@ class CommandsIT {
             pending.announce(5);
             await().atMost(Duration.ofSeconds(5)).until(() -> Http.get(server.baseUrl() + "/esp/devices/ESP_CMD07").status() == 200);
             Http.post(server.baseUrl() + "/esp/devices/ESP_CMD07/reject", "{\"reason\":\"test\"}");
-            assertThat(Http.post(server.baseUrl() + "/esp/devices/ESP_CMD07/system-command", "{\"command\":\"reboot\"}").status()).isEqualTo(409);
+            // refused commands take nothing from the rate budget (burst 3), and the device's state wins over "too many"
+            for (int i = 0; i < 6; i++) {
+                assertThat(Http.post(server.baseUrl() + "/esp/devices/ESP_CMD07/system-command", "{\"command\":\"reboot\"}").status())
+                        .as("command %d to a rejected device", i).isEqualTo(409);
+            }
         }
     }
 
@@ -268,6 +272,14 @@ class CommandsIT {
             assertThat(retryAfter).isNotNull();
             // another command type of the same device is not affected
             assertThat(Http.post(server.baseUrl() + "/esp/devices/ESP_CMD08/system-command", "{\"command\":\"status\"}").status()).isEqualTo(202);
+            // refused commands give their share of the budget back: the burst of 3 is still there after them
+            for (int i = 0; i < 5; i++) {
+                assertThat(Http.post(server.baseUrl() + "/actuators/ESP_CMD08/7/command", "{\"command\":\"ON\"}").status()).isEqualTo(404);
+            }
+            for (int i = 0; i < 3; i++) {
+                assertThat(Http.post(server.baseUrl() + "/actuators/ESP_CMD08/5/command", "{\"command\":\"ON\"}").status())
+                        .as("actuator command %d after five refused", i).isEqualTo(202);
+            }
         }
     }
 
