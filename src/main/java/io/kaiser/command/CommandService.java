@@ -171,7 +171,8 @@ public final class CommandService {
         int qos = topics.qos(spec.topicKey());
         String json = json(payload);
         Duration life = ttl.apply(spec.type());
-        try (PreparedStatement ps = c.prepareStatement(checkDevice ? INSERT_IF_DEVICE_MAY : INSERT_COLUMNS + "VALUES (" + INSERT_VALUES + ")")) {
+        String sql = checkDevice ? INSERT_IF_DEVICE_MAY : INSERT_COLUMNS + "VALUES (" + INSERT_VALUES + ")";
+        try (PreparedStatement ps = c.prepareStatement(sql)) {
             ps.setString(1, id);
             ps.setString(2, spec.espId());
             ps.setString(3, spec.type());
