@@ -318,8 +318,8 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
     }
 
     @BindToRegistry
-    public io.kaiser.command.CommandTrace commandTrace() {
-        return once("commandTrace", io.kaiser.command.CommandTrace::new);
+    public io.kaiser.command.CommandMessage commandMessage() {
+        return once("commandMessage", io.kaiser.command.CommandMessage::new);
     }
 
     @BindToRegistry

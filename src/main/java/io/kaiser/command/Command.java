@@ -26,4 +26,10 @@ public record Command(String correlationId, String espId, String type, String to
     public Command(String correlationId, String espId, String type, String topic, int qos, String payload, boolean replay) {
         this(correlationId, espId, type, topic, qos, payload, replay, CommandTrace.fromPayload(payload));
     }
+
+    /** As log lines show a command: {@code <correlation id> <type> to <topic> (traceparent=...)}, without the payload. */
+    @Override
+    public String toString() {
+        return correlationId + " " + type + " to " + topic + " (traceparent=" + (traceparent == null ? "-" : traceparent) + ")";
+    }
 }

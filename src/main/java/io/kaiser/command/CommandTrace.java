@@ -1,7 +1,5 @@
 package io.kaiser.command;
 
-import io.kaiser.KaiserHeaders;
-import org.apache.camel.ExchangeProperty;
 import java.security.SecureRandom;
 import java.util.HexFormat;
 import java.util.List;
@@ -24,6 +22,9 @@ public final class CommandTrace {
     private static final SecureRandom RANDOM = new SecureRandom();
     private static final ObjectMapper JSON = new ObjectMapper();
     public static final String NAME = "traceparent";
+
+    private CommandTrace() {
+    }
 
     /** A valid incoming traceparent as is, else a new sampled one ({@code 00-<32 hex>-<16 hex>-01}). */
     public static String continueOrStart(String incoming) {
@@ -84,19 +85,13 @@ public final class CommandTrace {
     }
 
     /** MQTT 5 properties for the publish (header CamelPahoMqtt5MsgProperties): the user property traceparent. */
-    public MqttProperties mqttProperties(@ExchangeProperty(KaiserHeaders.COMMAND) Command command) {
+    static MqttProperties mqttProperties(Command command) {
         MqttProperties p = new MqttProperties();
         String tp = of(command);
         if (tp != null) {
             p.setUserProperties(List.of(new UserProperty(NAME, tp)));
         }
         return p;
-    }
-
-    /** For route expressions: the command's traceparent or "-". */
-    public String traceparent(@ExchangeProperty(KaiserHeaders.COMMAND) Command command) {
-        String tp = of(command);
-        return tp == null ? "-" : tp;
     }
 
     private static boolean allZero(byte[] b) {
