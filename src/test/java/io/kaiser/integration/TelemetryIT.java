@@ -101,4 +101,19 @@ class TelemetryIT {
             assertThat(((Number) rows.get(i).get("seq")).intValue()).isEqualTo(i);
         }
     }
+
+    @Test
+    void should_store_text_and_numbers_exactly_as_the_device_sent_them() {
+        // control characters and backslashes are text like any other; a seq above 2^53 stays exact
+        device.publish(server.topic("ESP_TEL01", "sensor/35/data"),
+                "{\"ts\":1795702000,\"esp_id\":\"ESP_TEL01\",\"gpio\":35,\"sensor_type\":\"ph\",\"raw\":-0.5,\"raw_mode\":false,"
+                        + "\"value\":1.5e-7,\"unit\":\"a\\tb\\\\c\\nd\\re\",\"zone_id\":\"\\\\N\",\"subzone_id\":\"\",\"seq\":9007199254740993}", 1);
+        await().atMost(Duration.ofSeconds(5)).until(() ->
+                server.count("SELECT count(*) FROM sensor_data WHERE esp_id = 'ESP_TEL01' AND gpio = 35") == 1);
+        Map<String, Object> row = server.query("SELECT raw_value, value, unit, zone_id, subzone_id, seq, measured_at = to_timestamp(1795702000)"
+                + " AS measured FROM sensor_data WHERE esp_id = 'ESP_TEL01' AND gpio = 35").get(0);
+        assertThat(row).containsEntry("raw_value", -0.5).containsEntry("value", 1.5e-7).containsEntry("unit", "a\tb\\c\nd\re")
+                .containsEntry("zone_id", "\\N").containsEntry("subzone_id", "").containsEntry("seq", 9007199254740993L)
+                .containsEntry("measured", true);
+    }
 }
