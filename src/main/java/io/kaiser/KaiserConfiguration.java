@@ -262,6 +262,16 @@ public class KaiserConfiguration implements CamelConfiguration, org.apache.camel
         return once("liveEvents", () -> new LiveEventHub(livePath, liveMaxDrops));
     }
 
+    /**
+     * For routes ({@code filter: ref: liveClientsConnected}): whether any WebSocket client is connected, so that live
+     * events are built and wire-tapped only then. A predicate bean rather than {@code ${bean:...}}: a bean expression
+     * works on a copy of the exchange.
+     */
+    @BindToRegistry
+    public org.apache.camel.Predicate liveClientsConnected() {
+        return once("liveClientsConnected", () -> exchange -> liveEvents().clientCount() > 0);
+    }
+
     /** The one connection that receives every device-to-server topic (persistent MQTT 5 session). */
     @BindToRegistry
     public KaiserMqttClient mqttIngress() {

@@ -8,7 +8,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -46,7 +46,7 @@ public final class CommandWaiter extends AsyncProcessorSupport implements AsyncP
     private final CommandService commands;
     private final int maxWaitSeconds;
     private final Map<String, List<CompletableFuture<Map<String, Object>>>> waiting = new ConcurrentHashMap<>();
-    private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
+    private final ScheduledThreadPoolExecutor timer = new ScheduledThreadPoolExecutor(1, r -> {
         Thread t = new Thread(r, "command-wait-timer");
         t.setDaemon(true);
         return t;
@@ -72,6 +72,8 @@ public final class CommandWaiter extends AsyncProcessorSupport implements AsyncP
         this.dataSource = dataSource;
         this.commands = commands;
         this.maxWaitSeconds = maxWaitSeconds;
+        // most waits end with an answer: their timers leave the queue then, instead of waking this thread when due
+        timer.setRemoveOnCancelPolicy(true);
         java.util.concurrent.atomic.AtomicInteger n = new java.util.concurrent.atomic.AtomicInteger();
         this.completer = Executors.newFixedThreadPool(Math.max(1, completerThreads), r -> {
             Thread t = new Thread(r, "command-wait-" + n.incrementAndGet());
